@@ -1,0 +1,1 @@
+//! Amazon IVS and SSM simulator (placeholder until the simulator lands).
