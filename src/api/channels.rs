@@ -1,0 +1,613 @@
+//! `/v1/channels`: declare, read, list, change and delete channels, and read their audit trail.
+//!
+//! The API only records desired state; the reconciler makes AWS match it. Creates are idempotent
+//! on (tenant, name) so a booking system can retry freely.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::api::extract::{ApiJson, ApiQuery, ChannelId, from_value};
+use crate::auth::{Caller, Scope};
+use crate::db::{self, channels::ChannelRow};
+use crate::domain::channel::{ChannelRequest, ChannelSpec};
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::startup::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_channel, list_channels))
+        .routes(routes!(get_channel, patch_channel, delete_channel))
+        .routes(routes!(list_events))
+}
+
+/// Where a channel is in its life. `pending` until first provisioned; `deleted` rows stay as history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Pending,
+    Provisioning,
+    Ready,
+    Updating,
+    Failed,
+    Deleting,
+    Deleted,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Pending => "pending",
+            Phase::Provisioning => "provisioning",
+            Phase::Ready => "ready",
+            Phase::Updating => "updating",
+            Phase::Failed => "failed",
+            Phase::Deleting => "deleting",
+            Phase::Deleted => "deleted",
+        }
+    }
+
+    fn parse(s: &str) -> Phase {
+        serde_json::from_value(Value::String(s.to_owned())).unwrap_or(Phase::Pending)
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Channel {
+    pub id: Uuid,
+    pub tenant: String,
+    pub name: String,
+    /// The desired state, with every default filled in. `PATCH` applies a merge patch to it.
+    pub spec: ChannelSpec,
+    pub status: ChannelStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelStatus {
+    pub phase: Phase,
+    /// Bumped by every accepted spec change.
+    pub generation: i64,
+    /// The generation the reconciler last made true in AWS.
+    pub observed_generation: i64,
+    pub outputs: ChannelOutputs,
+    /// Why the channel is not where it should be, if it is not.
+    pub last_error: Option<LastError>,
+}
+
+/// The seed module's outputs, each null until the reconciler knows it.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct ChannelOutputs {
+    pub channel_arn: Option<String>,
+    /// Equal to the ARN, as in the seed module.
+    pub channel_id: Option<String>,
+    pub channel_name: Option<String>,
+    pub ingest_endpoint: Option<String>,
+    pub playback_url: Option<String>,
+    pub recording_configuration_arn: Option<String>,
+    pub playback_key_pair_fingerprint: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LastError {
+    /// AWS's error code, or the service's own.
+    pub code: String,
+    pub message: String,
+    pub at: DateTime<Utc>,
+    #[serde(default)]
+    pub attempts: Option<i64>,
+    #[serde(default)]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+impl From<ChannelRow> for Channel {
+    fn from(row: ChannelRow) -> Self {
+        Channel {
+            id: row.id,
+            tenant: row.tenant,
+            name: row.name,
+            spec: row.spec.0,
+            status: ChannelStatus {
+                phase: Phase::parse(&row.phase),
+                generation: row.generation,
+                observed_generation: row.observed_generation,
+                outputs: serde_json::from_value(row.outputs.0).unwrap_or_default(),
+                last_error: row
+                    .last_error
+                    .and_then(|e| serde_json::from_value(e.0).ok()),
+            },
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            deleted_at: row.deleted_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelPage {
+    pub items: Vec<Channel>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelEvent {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// The API key name, or the service component, that acted.
+    pub actor: String,
+    /// `created`, `updated`, `delete_requested`, and later the reconciler's own events.
+    pub kind: String,
+    /// What changed: for updates, `{"changes": [{"field", "from", "to"}]}`.
+    pub details: Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    pub items: Vec<ChannelEvent>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListChannelsQuery {
+    /// Only this tenant's channels.
+    tenant: Option<String>,
+    /// Only channels in this phase.
+    phase: Option<Phase>,
+    /// Only channels whose name starts with this.
+    name_prefix: Option<String>,
+    /// Include deleted channels (history). Default false.
+    include_deleted: Option<bool>,
+    /// Page size, 1-100, default 20.
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Page size, 1-100, default 20.
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+fn page_limit(limit: Option<i64>) -> ApiResult<i64> {
+    match limit.unwrap_or(20) {
+        l @ 1..=100 => Ok(l),
+        _ => Err(ApiError::Validation(vec![FieldError::new(
+            "limit",
+            "limit must be between 1 and 100",
+        )])),
+    }
+}
+
+fn encode_cursor(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn decode_cursor(cursor: &str) -> ApiResult<Vec<u8>> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad_cursor())
+}
+
+fn bad_cursor() -> ApiError {
+    ApiError::BadRequest {
+        detail: "cursor is not one this API returned".into(),
+        errors: vec![],
+    }
+}
+
+fn location(id: Uuid) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(&format!("/v1/channels/{id}")) {
+        headers.insert(header::LOCATION, value);
+    }
+    headers
+}
+
+/// Loads a channel the caller may see, or 404 (also for other tenants' channels).
+async fn visible_channel(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<ChannelRow> {
+    db::channels::find(&state.pool, id)
+        .await?
+        .filter(|row| caller.can_see(&row.tenant))
+        .ok_or_else(ApiError::not_found_channel)
+}
+
+/// Declare a channel.
+///
+/// Idempotent on (tenant, name): the same request again returns the same channel with 200.
+/// The channel starts in phase `pending`; the reconciler provisions it in IVS.
+#[utoipa::path(
+    post, path = "/v1/channels", tag = "channels",
+    request_body = ChannelRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Channel declared; provisioning follows", body = Channel,
+         headers(("location" = String, description = "URL of the channel"))),
+        (status = 200, description = "The same channel was declared before with the same spec", body = Channel),
+        (status = 409, description = "A live channel with this tenant and name has a different spec, or is being deleted; `channel_id` names it",
+         body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn create_channel(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<ChannelRequest>,
+) -> ApiResult<Response> {
+    caller.require(Scope::ChannelsWrite)?;
+    let spec = request
+        .validate(Utc::now(), None)
+        .map_err(ApiError::Validation)?;
+    if let Some(own) = caller.tenant.as_deref().filter(|own| *own != spec.tenant) {
+        return Err(ApiError::Forbidden(format!(
+            "this API key is bound to tenant '{own}'"
+        )));
+    }
+    // A concurrent delete can free the name between the insert and the lookup: try again then.
+    for _ in 0..3 {
+        let mut tx = state.pool.begin().await?;
+        if let Some(row) = db::channels::insert_if_absent(&mut *tx, Uuid::now_v7(), &spec).await? {
+            db::events::insert(
+                &mut *tx,
+                row.id,
+                &caller.key_name,
+                "created",
+                json!({ "spec": spec }),
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok((
+                StatusCode::ACCEPTED,
+                location(row.id),
+                Json(Channel::from(row)),
+            )
+                .into_response());
+        }
+        tx.rollback().await?;
+        let Some(existing) = db::channels::find_live(&state.pool, &spec.tenant, &spec.name).await?
+        else {
+            continue;
+        };
+        if matches!(Phase::parse(&existing.phase), Phase::Deleting) {
+            return Err(ApiError::Conflict {
+                detail: format!(
+                    "channel '{}' of tenant '{}' is being deleted; declare it again once it is deleted",
+                    spec.name, spec.tenant
+                ),
+                channel_id: Some(existing.id),
+            });
+        }
+        if existing.spec.0 != spec {
+            return Err(ApiError::Conflict {
+                detail: format!(
+                    "channel '{}' of tenant '{}' already exists with a different spec; PATCH it to change it",
+                    spec.name, spec.tenant
+                ),
+                channel_id: Some(existing.id),
+            });
+        }
+        return Ok((
+            StatusCode::OK,
+            location(existing.id),
+            Json(Channel::from(existing)),
+        )
+            .into_response());
+    }
+    Err(ApiError::Internal(anyhow::anyhow!(
+        "channel name kept changing hands during create"
+    )))
+}
+
+/// Read a channel: its spec, phase, generations, outputs and last error.
+#[utoipa::path(
+    get, path = "/v1/channels/{id}", tag = "channels",
+    params(("id" = Uuid, Path, description = "Channel id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The channel", body = Channel))
+)]
+async fn get_channel(
+    State(state): State<AppState>,
+    caller: Caller,
+    ChannelId(id): ChannelId,
+) -> ApiResult<Json<Channel>> {
+    caller.require(Scope::ChannelsRead)?;
+    Ok(Json(visible_channel(&state, &caller, id).await?.into()))
+}
+
+/// List channels, oldest first, a page at a time.
+///
+/// A tenant-bound API key sees only its tenant's channels.
+#[utoipa::path(
+    get, path = "/v1/channels", tag = "channels",
+    params(ListChannelsQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "A page of channels", body = ChannelPage))
+)]
+async fn list_channels(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListChannelsQuery>,
+) -> ApiResult<Json<ChannelPage>> {
+    caller.require(Scope::ChannelsRead)?;
+    let limit = page_limit(q.limit)?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| decode_cursor(c).and_then(|b| Uuid::from_slice(&b).map_err(|_| bad_cursor())))
+        .transpose()?;
+    if let (Some(own), Some(asked)) = (caller.tenant.as_deref(), q.tenant.as_deref())
+        && own != asked
+    {
+        return Ok(Json(ChannelPage {
+            items: vec![],
+            next_cursor: None,
+        }));
+    }
+    let filter = db::channels::ListFilter {
+        tenant: caller.tenant.as_deref().or(q.tenant.as_deref()),
+        phase: q.phase.map(Phase::as_str),
+        name_prefix: q.name_prefix.as_deref(),
+        include_deleted: q.include_deleted.unwrap_or(false),
+        after,
+        limit: limit + 1,
+    };
+    let mut rows = db::channels::list(&state.pool, &filter).await?;
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| encode_cursor(r.id.as_bytes()))
+    } else {
+        None
+    };
+    Ok(Json(ChannelPage {
+        items: rows.into_iter().map(Channel::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Change a channel with a JSON merge patch (RFC 7396) of its spec.
+///
+/// The result is validated like a create; `tenant` and `name` cannot change. An accepted change
+/// bumps `generation` and the reconciler applies it.
+#[utoipa::path(
+    patch, path = "/v1/channels/{id}", tag = "channels",
+    params(("id" = Uuid, Path, description = "Channel id")),
+    request_body(content = ChannelRequest, content_type = "application/merge-patch+json",
+                 description = "A merge patch: fields to set, null to reset a field to its default"),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Change accepted; the reconciler applies it", body = Channel),
+        (status = 200, description = "The patch changed nothing", body = Channel),
+        (status = 409, description = "The channel is being deleted", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn patch_channel(
+    State(state): State<AppState>,
+    caller: Caller,
+    ChannelId(id): ChannelId,
+    ApiJson(patch): ApiJson<Value>,
+) -> ApiResult<Response> {
+    caller.require(Scope::ChannelsWrite)?;
+    if !patch.is_object() {
+        return Err(ApiError::BadRequest {
+            detail: "a merge patch must be a JSON object".into(),
+            errors: vec![],
+        });
+    }
+    let mut tx = state.pool.begin().await?;
+    let current = db::channels::find_for_update(&mut *tx, id)
+        .await?
+        .filter(|row| caller.can_see(&row.tenant))
+        .ok_or_else(ApiError::not_found_channel)?;
+    let phase = Phase::parse(&current.phase);
+    if matches!(phase, Phase::Deleting | Phase::Deleted) {
+        return Err(ApiError::Conflict {
+            detail: "the channel is being deleted".into(),
+            channel_id: Some(id),
+        });
+    }
+    let old = &current.spec.0;
+    let before = old.to_request_json();
+    let mut merged = before.clone();
+    json_patch::merge(&mut merged, &patch);
+    let request: ChannelRequest = from_value(merged)?;
+    let mut errors = Vec::new();
+    if request.tenant.as_deref() != Some(old.tenant.as_str()) {
+        errors.push(FieldError::new(
+            "/tenant",
+            "tenant cannot change; declare a new channel instead",
+        ));
+    }
+    if request.name.as_deref() != Some(old.name.as_str()) {
+        errors.push(FieldError::new(
+            "/name",
+            "name cannot change; declare a new channel instead",
+        ));
+    }
+    let new = request.validate(Utc::now(), Some(old));
+    let new = match new {
+        Ok(spec) if errors.is_empty() => spec,
+        Ok(_) => return Err(ApiError::Validation(errors)),
+        Err(mut more) => {
+            more.retain(|e| e.field != "/tenant" && e.field != "/name");
+            errors.extend(more);
+            return Err(ApiError::Validation(errors));
+        }
+    };
+    if &new == old {
+        tx.rollback().await?;
+        return Ok((StatusCode::OK, Json(Channel::from(current))).into_response());
+    }
+    let changes = json_changes(&before, &new.to_request_json());
+    let next_phase = match phase {
+        Phase::Pending | Phase::Provisioning => phase,
+        _ if current
+            .outputs
+            .0
+            .get("channel_arn")
+            .is_some_and(|v| !v.is_null()) =>
+        {
+            Phase::Updating
+        }
+        _ => Phase::Pending,
+    };
+    let row = db::channels::update_spec(&mut *tx, id, &new, next_phase.as_str()).await?;
+    db::events::insert(
+        &mut *tx,
+        id,
+        &caller.key_name,
+        "updated",
+        json!({ "changes": changes, "generation": row.generation }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::ACCEPTED, Json(Channel::from(row))).into_response())
+}
+
+/// The leaf-level differences between two JSON documents, as `{field, from, to}` entries.
+fn json_changes(before: &Value, after: &Value) -> Vec<Value> {
+    fn walk(pointer: String, a: &Value, b: &Value, out: &mut Vec<Value>) {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for key in keys {
+                    let child = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
+                    walk(
+                        child,
+                        x.get(key).unwrap_or(&Value::Null),
+                        y.get(key).unwrap_or(&Value::Null),
+                        out,
+                    );
+                }
+            }
+            _ if a != b => out.push(json!({ "field": pointer, "from": a, "to": b })),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(String::new(), before, after, &mut out);
+    out
+}
+
+/// Delete a channel.
+///
+/// The channel moves to phase `deleting` and the reconciler removes it from IVS and SSM; the
+/// row stays as history. Deleting again is harmless.
+#[utoipa::path(
+    delete, path = "/v1/channels/{id}", tag = "channels",
+    params(("id" = Uuid, Path, description = "Channel id")),
+    security(("bearer" = [])),
+    responses((status = 202, description = "Deletion accepted", body = Channel))
+)]
+async fn delete_channel(
+    State(state): State<AppState>,
+    caller: Caller,
+    ChannelId(id): ChannelId,
+) -> ApiResult<Response> {
+    caller.require(Scope::ChannelsWrite)?;
+    let mut tx = state.pool.begin().await?;
+    let current = db::channels::find_for_update(&mut *tx, id)
+        .await?
+        .filter(|row| caller.can_see(&row.tenant))
+        .ok_or_else(ApiError::not_found_channel)?;
+    let row = if matches!(
+        Phase::parse(&current.phase),
+        Phase::Deleting | Phase::Deleted
+    ) {
+        current
+    } else {
+        let row = db::channels::mark_deleting(&mut *tx, id).await?;
+        db::events::insert(
+            &mut *tx,
+            id,
+            &caller.key_name,
+            "delete_requested",
+            json!({}),
+        )
+        .await?;
+        row
+    };
+    tx.commit().await?;
+    Ok((StatusCode::ACCEPTED, Json(Channel::from(row))).into_response())
+}
+
+/// A channel's audit trail, oldest first: when, which API key (or component), what changed.
+#[utoipa::path(
+    get, path = "/v1/channels/{id}/events", tag = "channels",
+    params(("id" = Uuid, Path, description = "Channel id"), PageQuery),
+    security(("bearer" = [])),
+    responses((status = 200, description = "A page of events", body = EventPage))
+)]
+async fn list_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    ChannelId(id): ChannelId,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<EventPage>> {
+    caller.require(Scope::ChannelsRead)?;
+    let limit = page_limit(q.limit)?;
+    visible_channel(&state, &caller, id).await?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            decode_cursor(c)
+                .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).map_err(|_| bad_cursor()))
+                .map(i64::from_be_bytes)
+        })
+        .transpose()?;
+    let mut rows = db::events::page(&state.pool, id, after, limit + 1).await?;
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| encode_cursor(&r.id.to_be_bytes()))
+    } else {
+        None
+    };
+    let items = rows
+        .into_iter()
+        .map(|r| ChannelEvent {
+            id: r.id,
+            at: r.at,
+            actor: r.actor,
+            kind: r.kind,
+            details: r.details.0,
+        })
+        .collect();
+    Ok(Json(EventPage { items, next_cursor }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_list_each_changed_leaf() {
+        let a = json!({"latency_mode": "LOW", "tags": {"a": "1"}, "recording": null});
+        let b = json!({"latency_mode": "NORMAL", "tags": {"a": "1", "b": "2"}, "recording": null});
+        assert_eq!(
+            json_changes(&a, &b),
+            vec![
+                json!({"field": "/latency_mode", "from": "LOW", "to": "NORMAL"}),
+                json!({"field": "/tags/b", "from": null, "to": "2"}),
+            ]
+        );
+    }
+}

@@ -1,0 +1,55 @@
+//! Queries on `channel_events`, the audit trail: who did what to a channel, and when.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::types::Json;
+use sqlx::{FromRow, PgExecutor};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct EventRow {
+    pub id: i64,
+    pub channel_id: Uuid,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub kind: String,
+    pub details: Json<Value>,
+}
+
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    channel_id: Uuid,
+    actor: &str,
+    kind: &str,
+    details: Value,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into channel_events (channel_id, actor, kind, details) values ($1, $2, $3, $4)",
+    )
+    .bind(channel_id)
+    .bind(actor)
+    .bind(kind)
+    .bind(Json(details))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A page of a channel's events, oldest first, after the event id `after`.
+pub async fn page(
+    db: impl PgExecutor<'_>,
+    channel_id: Uuid,
+    after: Option<i64>,
+    limit: i64,
+) -> sqlx::Result<Vec<EventRow>> {
+    sqlx::query_as(
+        "select id, channel_id, at, actor, kind, details from channel_events
+         where channel_id = $1 and id > coalesce($2, 0)
+         order by id limit $3",
+    )
+    .bind(channel_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,208 @@
+//! The individual field rules of the seed module and of IVS, as pure functions that return a
+//! message a person can act on. [`super::channel`] applies them to a whole request.
+
+/// IVS and the seed module: `^[a-zA-Z0-9-_]{min,max}$`.
+pub fn identifier(value: &str, what: &str, max: usize) -> Result<(), String> {
+    let ok = (1..=max).contains(&value.chars().count())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} must be 1-{max} characters and contain only letters, numbers, hyphens, and underscores"
+        ))
+    }
+}
+
+/// S3 bucket naming rules (general purpose buckets), which IVS applies to recording destinations.
+pub fn s3_bucket_name(name: &str) -> Result<(), String> {
+    let len = name.len();
+    if !(3..=63).contains(&len) {
+        return Err(format!(
+            "bucket names must be 3-63 characters long (this one has {len})"
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return Err(
+            "bucket names may contain only lowercase letters, numbers, dots and hyphens".into(),
+        );
+    }
+    let first_last_ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if !first_last_ok(name.as_bytes()[0]) || !first_last_ok(name.as_bytes()[len - 1]) {
+        return Err("bucket names must begin and end with a letter or number".into());
+    }
+    if name.contains("..") || name.contains(".-") || name.contains("-.") {
+        return Err(
+            "bucket names must not contain two adjacent dots or a dot next to a hyphen".into(),
+        );
+    }
+    if name.split('.').count() == 4 && name.split('.').all(|p| p.parse::<u8>().is_ok()) {
+        return Err("bucket names must not be formatted as an IP address".into());
+    }
+    for prefix in ["xn--", "sthree-", "amzn-s3-demo-"] {
+        if name.starts_with(prefix) {
+            return Err(format!(
+                "bucket names must not start with the reserved prefix '{prefix}'"
+            ));
+        }
+    }
+    for suffix in ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"] {
+        if name.ends_with(suffix) {
+            return Err(format!(
+                "bucket names must not end with the reserved suffix '{suffix}'"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// AWS tag character set: letters, numbers, white space and `_ . : / = + - @`.
+fn tag_chars_ok(s: &str) -> bool {
+    s.chars()
+        .all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c))
+}
+
+pub fn tag_key(key: &str) -> Result<(), String> {
+    let len = key.chars().count();
+    if !(1..=128).contains(&len) {
+        return Err(format!(
+            "tag keys must be 1-128 characters (this one has {len})"
+        ));
+    }
+    if key.to_ascii_lowercase().starts_with("aws:") {
+        return Err("tag keys starting with 'aws:' are reserved by AWS".into());
+    }
+    if !tag_chars_ok(key) {
+        return Err(
+            "tag keys may contain only letters, numbers, spaces and _ . : / = + - @".into(),
+        );
+    }
+    Ok(())
+}
+
+pub fn tag_value(value: &str) -> Result<(), String> {
+    let len = value.chars().count();
+    if len > 256 {
+        return Err(format!(
+            "tag values must be at most 256 characters (this one has {len})"
+        ));
+    }
+    if !tag_chars_ok(value) {
+        return Err(
+            "tag values may contain only letters, numbers, spaces and _ . : / = + - @".into(),
+        );
+    }
+    Ok(())
+}
+
+/// An EC P-384 public key in SubjectPublicKeyInfo PEM, as IVS imports it. The message never
+/// quotes the input, so a private key pasted by mistake is not echoed back.
+pub fn playback_public_key_pem(pem: &str) -> Result<(), String> {
+    use p384::pkcs8::DecodePublicKey;
+    if pem.contains("PRIVATE KEY") {
+        return Err(
+            "this is a private key: send only the public key (-----BEGIN PUBLIC KEY-----); \
+                    the private key was not stored"
+                .into(),
+        );
+    }
+    if pem.len() > 4096 {
+        return Err("must be a PEM public key of at most 4096 characters".into());
+    }
+    if !pem.contains("-----BEGIN PUBLIC KEY-----") {
+        return Err(
+            "must be a PEM-encoded public key containing a 'BEGIN PUBLIC KEY' header".into(),
+        );
+    }
+    p384::PublicKey::from_public_key_pem(pem.trim())
+        .map(|_| ())
+        .map_err(|_| {
+            "must be an ECDSA public key on the P-384 curve (secp384r1); RSA keys and other curves \
+         are not accepted by IVS"
+                .into()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_follow_the_seed_pattern() {
+        assert!(identifier("yoga-101_a", "name", 128).is_ok());
+        assert!(identifier("", "name", 128).is_err());
+        assert!(identifier(&"a".repeat(129), "name", 128).is_err());
+        assert!(identifier("a".repeat(128).as_str(), "name", 128).is_ok());
+        assert!(identifier("has space", "name", 128).is_err());
+        assert!(identifier("ünïcode", "name", 128).is_err());
+        assert!(
+            identifier("t".repeat(65).as_str(), "tenant", 64)
+                .unwrap_err()
+                .contains("1-64")
+        );
+    }
+
+    #[test]
+    fn bucket_names_follow_s3_rules() {
+        for ok in ["my-bucket", "a.b.c", "abc", "recordings-2026"] {
+            assert!(s3_bucket_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "ab",
+            "My-Bucket",
+            "-bucket",
+            "bucket-",
+            "a..b",
+            "a.-b",
+            "192.168.1.1",
+            "xn--bucket",
+            "bucket-s3alias",
+            "bucket_name",
+            &"a".repeat(64),
+        ] {
+            assert!(s3_bucket_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tags_follow_aws_rules() {
+        assert!(tag_key("Environment").is_ok());
+        assert!(tag_key("AWS:thing").is_err());
+        assert!(tag_key("").is_err());
+        assert!(tag_key(&"k".repeat(129)).is_err());
+        assert!(tag_key("bad#char").is_err());
+        assert!(tag_value("").is_ok());
+        assert!(tag_value(&"v".repeat(256)).is_ok());
+        assert!(tag_value(&"v".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn public_keys_must_be_p384_and_private_keys_are_never_echoed() {
+        use p384::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+        let secret = p384::SecretKey::random(&mut rand::rngs::OsRng);
+        let public_pem = secret
+            .public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        assert!(playback_public_key_pem(&public_pem).is_ok());
+
+        let private_pem = secret.to_pkcs8_pem(LineEnding::LF).unwrap();
+        let message = playback_public_key_pem(&private_pem).unwrap_err();
+        assert!(message.contains("private key"));
+        let body: String = private_pem.lines().nth(1).unwrap().into();
+        assert!(!message.contains(&body));
+
+        assert!(playback_public_key_pem("garbage").is_err());
+        let truncated = public_pem.replace(&public_pem.lines().nth(1).unwrap()[..10], "");
+        assert!(
+            playback_public_key_pem(&truncated)
+                .unwrap_err()
+                .contains("P-384")
+        );
+    }
+}

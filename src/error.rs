@@ -1,0 +1,221 @@
+//! The API's error type and its RFC 9457 `application/problem+json` rendering.
+//!
+//! Every error a client can see goes through [`ApiError`], so every 4xx/5xx has the same shape:
+//! `type`, `title`, `status`, `detail`, and for validation failures one `errors` entry per field.
+//! Internal details of a 5xx are logged once (in [`ApiError::into_response`]) and never echoed.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One bad field of a request: where it is (a JSON pointer into the body) and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// JSON pointer to the offending field, e.g. `/recording/s3_bucket_name`.
+    #[schema(example = "/name")]
+    pub field: String,
+    #[schema(
+        example = "name must be 1-128 characters and contain only letters, numbers, hyphens, and underscores"
+    )]
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    #[schema(example = "urn:ivs-provisioner:problem:validation")]
+    pub kind: String,
+    #[schema(example = "The request is invalid")]
+    pub title: String,
+    #[schema(example = 422)]
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// One entry per bad field (validation problems only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// The channel a conflict is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel_id: Option<Uuid>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("request is invalid")]
+    Validation(Vec<FieldError>),
+    #[error("bad request: {detail}")]
+    BadRequest {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("missing or invalid API key")]
+    Unauthorized,
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("conflict: {detail}")]
+    Conflict {
+        detail: String,
+        channel_id: Option<Uuid>,
+    },
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub type ApiResult<T, E = ApiError> = std::result::Result<T, E>;
+
+impl ApiError {
+    pub fn not_found_channel() -> Self {
+        Self::NotFound("no such channel".into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn problem(self) -> Problem {
+        let status = self.status();
+        let (slug, title) = match &self {
+            Self::Validation(_) => ("validation", "The request is invalid"),
+            Self::BadRequest { .. } => ("bad-request", "The request could not be read"),
+            Self::Unauthorized => ("unauthorized", "Missing or invalid API key"),
+            Self::Forbidden(_) => ("forbidden", "The API key may not do this"),
+            Self::NotFound(_) => ("not-found", "Not found"),
+            Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
+            Self::Conflict { .. } => ("conflict", "Conflict"),
+            Self::PayloadTooLarge => ("payload-too-large", "The request body is too large"),
+            Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
+            Self::Unavailable(_) => ("unavailable", "Service unavailable"),
+            Self::Database(_) | Self::Internal(_) => ("internal", "Internal server error"),
+        };
+        let mut problem = Problem {
+            kind: format!("urn:ivs-provisioner:problem:{slug}"),
+            title: title.into(),
+            status: status.as_u16(),
+            detail: None,
+            errors: Vec::new(),
+            channel_id: None,
+        };
+        match self {
+            Self::Validation(errors) => {
+                problem.detail = Some(format!("{} field(s) are invalid; see errors", errors.len()));
+                problem.errors = errors;
+            }
+            Self::BadRequest { detail, errors } => {
+                problem.detail = Some(detail);
+                problem.errors = errors;
+            }
+            Self::Conflict { detail, channel_id } => {
+                problem.detail = Some(detail);
+                problem.channel_id = channel_id;
+            }
+            Self::Unauthorized => {
+                problem.detail =
+                    Some("send `Authorization: Bearer <api key>` with an active key".into());
+            }
+            Self::Forbidden(d)
+            | Self::NotFound(d)
+            | Self::UnsupportedMediaType(d)
+            | Self::Unavailable(d) => problem.detail = Some(d),
+            Self::MethodNotAllowed
+            | Self::PayloadTooLarge
+            | Self::Database(_)
+            | Self::Internal(_) => {}
+        }
+        problem
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            Self::Database(e) => tracing::error!(error = %e, "database error"),
+            Self::Internal(e) => tracing::error!(error = ?e, "internal error"),
+            _ => tracing::debug!(error = %self, "request refused"),
+        }
+        let unauthorized = matches!(self, Self::Unauthorized);
+        let mut response = problem_response(self.problem());
+        if unauthorized {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+pub fn problem_response(problem: Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))],
+        body,
+    )
+        .into_response()
+}
+
+/// Turns bodiless error responses made by middleware (timeouts, body limits, panics) into
+/// problem documents, so clients never see a plain-text or empty error.
+pub async fn problem_for_bare_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let error = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        StatusCode::NOT_FOUND => ApiError::NotFound("no such resource".into()),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::SERVICE_UNAVAILABLE => {
+            ApiError::Unavailable("the request took too long".into())
+        }
+        s if s.is_server_error() => ApiError::Internal(anyhow::anyhow!("{s} from middleware")),
+        s => ApiError::BadRequest {
+            detail: s.to_string(),
+            errors: vec![],
+        },
+    };
+    error.into_response()
+}
