@@ -1,1 +1,119 @@
-//! Amazon IVS and SSM simulator (placeholder until the simulator lands).
+//! In-memory Amazon IVS + SSM Parameter Store simulator speaking the real wire protocols (IVS
+//! restJson1, SSM awsJson1.1), so the unmodified AWS SDKs talk to it over HTTP. Embed it with
+//! [`spawn`] (or mount [`Simulator::router`]); run it alone with the `aws-sim` binary.
+
+mod admin;
+mod call;
+pub mod config;
+pub mod faults;
+mod ids;
+mod ivs;
+pub mod model;
+pub mod rates;
+mod sim;
+mod ssm;
+mod validate;
+pub mod wire;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::{Quotas, RateSettings, SimConfig};
+pub use faults::{FailMode, FailNext, FaultSettings};
+pub use sim::{BroadcastSpec, Simulator};
+pub use wire::ApiError;
+
+impl Simulator {
+    /// The HTTP surface: `/_sim/*` admin hooks, everything else is an AWS call.
+    pub fn router(&self) -> Router {
+        admin::routes().fallback(aws_call).with_state(self.clone())
+    }
+}
+
+async fn aws_call(
+    State(sim): State<Simulator>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let config = sim.config();
+    let call = call::Call::new(
+        &method,
+        &uri,
+        &headers,
+        body,
+        &config.account_id,
+        &config.default_region,
+    );
+    sim.serve(call).await
+}
+
+/// A simulator serving HTTP in a background task. Dropping it shuts the server down.
+pub struct RunningSim {
+    pub addr: SocketAddr,
+    pub simulator: Simulator,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningSim {
+    /// `http://127.0.0.1:PORT`, ready for `AWS_ENDPOINT_URL` / `endpoint_url(..)`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections and waits for the server task to end.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningSim {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Starts a simulator on 127.0.0.1 with an OS-chosen port.
+pub async fn spawn(config: SimConfig) -> std::io::Result<RunningSim> {
+    spawn_on(config, SocketAddr::from(([127, 0, 0, 1], 0))).await
+}
+
+/// Starts a simulator on `addr` (port 0 = any free port) in a tokio task.
+pub async fn spawn_on(config: SimConfig, addr: SocketAddr) -> std::io::Result<RunningSim> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let simulator = Simulator::new(config);
+    let router = simulator.router();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(listener, router).with_graceful_shutdown(async {
+            let _ = rx.await;
+        });
+        if let Err(err) = serve.await {
+            tracing::error!(%err, "aws-sim server failed");
+        }
+    });
+    Ok(RunningSim {
+        addr,
+        simulator,
+        shutdown: Some(tx),
+        task: Some(task),
+    })
+}

@@ -1,0 +1,105 @@
+//! Test hooks under `/_sim` (a path no AWS operation uses): state dump, reset, faults, fail-next,
+//! rates, fake broadcasts and call counts.
+
+use axum::Router;
+use axum::extract::{Json, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::config::RateSettings;
+use crate::faults::{FailNext, FaultSettings};
+use crate::sim::{BroadcastSpec, Simulator};
+use crate::wire::{ApiError, Protocol};
+
+pub fn routes() -> Router<Simulator> {
+    Router::new()
+        .route(
+            "/_sim/health",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
+        .route("/_sim/state", get(state))
+        .route("/_sim/reset", post(reset))
+        .route(
+            "/_sim/faults",
+            get(faults).post(set_faults).delete(clear_faults),
+        )
+        .route("/_sim/fail-next", post(fail_next))
+        .route("/_sim/rates", post(set_rates))
+        .route("/_sim/calls", get(calls))
+        .route("/_sim/broadcast/start", post(start_broadcast))
+        .route("/_sim/broadcast/stop", post(stop_broadcast))
+}
+
+async fn state(State(sim): State<Simulator>) -> Json<Value> {
+    Json(sim.dump())
+}
+
+async fn reset(State(sim): State<Simulator>) -> Json<Value> {
+    sim.reset();
+    Json(json!({ "status": "ok" }))
+}
+
+async fn faults(State(sim): State<Simulator>) -> Json<FaultSettings> {
+    Json(sim.faults())
+}
+
+async fn set_faults(
+    State(sim): State<Simulator>,
+    Json(faults): Json<FaultSettings>,
+) -> Json<FaultSettings> {
+    sim.set_faults(faults.clone());
+    Json(faults)
+}
+
+async fn clear_faults(State(sim): State<Simulator>) -> Json<Value> {
+    sim.clear_faults();
+    Json(json!({ "status": "ok" }))
+}
+
+async fn fail_next(State(sim): State<Simulator>, Json(rule): Json<FailNext>) -> Json<FailNext> {
+    sim.push_fail_next(rule.clone());
+    Json(rule)
+}
+
+async fn set_rates(
+    State(sim): State<Simulator>,
+    Json(rates): Json<RateSettings>,
+) -> Json<RateSettings> {
+    sim.set_rates(rates.clone());
+    Json(rates)
+}
+
+async fn calls(State(sim): State<Simulator>) -> Json<Value> {
+    Json(json!(sim.call_counts()))
+}
+
+async fn start_broadcast(
+    State(sim): State<Simulator>,
+    Json(spec): Json<BroadcastSpec>,
+) -> Response {
+    match sim.start_broadcast(spec) {
+        Ok(stream) => Json(json!({ "stream": stream })).into_response(),
+        Err(err) => err.into_response(Protocol::RestJson),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StopInput {
+    channel_arn: String,
+}
+
+async fn stop_broadcast(State(sim): State<Simulator>, Json(input): Json<StopInput>) -> Response {
+    if sim.stop_broadcast(&input.channel_arn) {
+        (StatusCode::OK, Json(json!({ "status": "stopped" }))).into_response()
+    } else {
+        let err = ApiError::new(
+            "ChannelNotBroadcasting",
+            format!("Channel {} is not broadcasting", input.channel_arn),
+        );
+        err.into_response(Protocol::RestJson)
+    }
+}

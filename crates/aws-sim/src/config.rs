@@ -1,0 +1,153 @@
+//! Simulator settings: account, region, quotas, rate limits, recording-configuration timing and
+//! faults. Derives `clap::Args` so the `aws-sim` binary and the service's `dev` command can flatten
+//! it; every flag is `--sim-*` (no clash when flattened) and has an `AWS_SIM_*` env var.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::faults::FaultSettings;
+
+pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// Everything the simulator can be told at start. `Default` equals the CLI defaults.
+#[derive(clap::Args, Debug, Clone, Serialize, Deserialize)]
+pub struct SimConfig {
+    /// AWS account id used in every ARN.
+    #[arg(long = "sim-account-id", env = "AWS_SIM_ACCOUNT_ID", default_value = DEFAULT_ACCOUNT_ID)]
+    pub account_id: String,
+
+    /// Region used when a request carries no SigV4 credential scope.
+    #[arg(long = "sim-region", env = "AWS_SIM_REGION", default_value = DEFAULT_REGION)]
+    pub default_region: String,
+
+    #[command(flatten)]
+    pub quotas: Quotas,
+
+    #[command(flatten)]
+    pub rates: RateSettings,
+
+    /// How long a recording configuration stays CREATING before it becomes ACTIVE (or CREATE_FAILED).
+    #[arg(
+        long = "sim-recording-delay-ms",
+        env = "AWS_SIM_RECORDING_DELAY_MS",
+        default_value_t = 1000
+    )]
+    pub recording_delay_ms: u64,
+
+    /// S3 buckets that live "in another region": their recording configurations end CREATE_FAILED.
+    #[arg(
+        long = "sim-foreign-bucket",
+        env = "AWS_SIM_FOREIGN_BUCKETS",
+        value_delimiter = ','
+    )]
+    pub foreign_buckets: Vec<String>,
+
+    #[command(flatten)]
+    pub faults: FaultSettings,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            account_id: DEFAULT_ACCOUNT_ID.into(),
+            default_region: DEFAULT_REGION.into(),
+            quotas: Quotas::default(),
+            rates: RateSettings::default(),
+            recording_delay_ms: 1000,
+            foreign_buckets: Vec::new(),
+            faults: FaultSettings::default(),
+        }
+    }
+}
+
+impl SimConfig {
+    /// Settings for tests: no rate limits, recording configurations ACTIVE at once.
+    pub fn for_tests() -> Self {
+        Self {
+            rates: RateSettings {
+                enabled: false,
+                ..RateSettings::default()
+            },
+            recording_delay_ms: 0,
+            ..Self::default()
+        }
+    }
+
+    pub fn recording_delay(&self) -> Duration {
+        Duration::from_millis(self.recording_delay_ms)
+    }
+}
+
+/// Resource quotas per account and region (aws-facts.md §1a, §8).
+#[derive(clap::Args, Debug, Clone, Serialize, Deserialize)]
+pub struct Quotas {
+    #[arg(
+        long = "sim-max-channels",
+        env = "AWS_SIM_MAX_CHANNELS",
+        default_value_t = 5000
+    )]
+    pub channels: usize,
+    #[arg(
+        long = "sim-max-playback-key-pairs",
+        env = "AWS_SIM_MAX_PLAYBACK_KEY_PAIRS",
+        default_value_t = 3
+    )]
+    pub playback_key_pairs: usize,
+    #[arg(
+        long = "sim-max-recording-configurations",
+        env = "AWS_SIM_MAX_RECORDING_CONFIGURATIONS",
+        default_value_t = 20
+    )]
+    pub recording_configurations: usize,
+    #[arg(
+        long = "sim-max-stream-keys-per-channel",
+        env = "AWS_SIM_MAX_STREAM_KEYS_PER_CHANNEL",
+        default_value_t = 1
+    )]
+    pub stream_keys_per_channel: usize,
+    /// Standard-tier SSM parameters per region.
+    #[arg(
+        long = "sim-max-parameters",
+        env = "AWS_SIM_MAX_PARAMETERS",
+        default_value_t = 10_000
+    )]
+    pub parameters: usize,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self {
+            channels: 5000,
+            playback_key_pairs: 3,
+            recording_configurations: 20,
+            stream_keys_per_channel: 1,
+            parameters: 10_000,
+        }
+    }
+}
+
+/// API rate limits: AWS's TPS table (see `rates.rs`) times `scale`, or off.
+#[derive(clap::Args, Debug, Clone, Serialize, Deserialize)]
+pub struct RateSettings {
+    /// Enforce per-operation TPS limits (ThrottlingException when exceeded).
+    #[arg(long = "sim-rates-enabled", env = "AWS_SIM_RATES_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enabled: bool,
+    /// Multiplies every TPS limit (10 = ten times AWS's rates).
+    #[arg(
+        long = "sim-rate-scale",
+        env = "AWS_SIM_RATE_SCALE",
+        default_value_t = 1.0
+    )]
+    pub scale: f64,
+}
+
+impl Default for RateSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            scale: 1.0,
+        }
+    }
+}

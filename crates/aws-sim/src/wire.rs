@@ -1,0 +1,224 @@
+//! Wire encoding shared by both protocols: the `ApiError` type every handler returns, how an error
+//! becomes an HTTP response (status, `x-amzn-ErrorType`, `__type` body), request-body parsing and
+//! the small request-metadata helpers (signing region, query strings, pagination tokens).
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+/// Which AWS protocol a request arrived on; it decides error statuses and content types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// IVS: restJson1 (`POST /CreateChannel`, JSON body, status per error shape).
+    RestJson,
+    /// SSM: awsJson1.1 (`POST /`, `X-Amz-Target`), client errors are all HTTP 400.
+    AwsJson11,
+}
+
+/// An AWS error: the code becomes `x-amzn-ErrorType` and `__type`, the status comes from the code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new("ValidationException", message)
+    }
+    pub fn not_found(arn: &str) -> Self {
+        Self::new(
+            "ResourceNotFoundException",
+            format!("Resource: {arn} not found"),
+        )
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new("ConflictException", message)
+    }
+    pub fn quota(message: impl Into<String>) -> Self {
+        Self::new("ServiceQuotaExceededException", message)
+    }
+    pub fn throttling() -> Self {
+        Self::new("ThrottlingException", "Rate exceeded")
+    }
+
+    /// HTTP status for this error under `protocol`. IVS models a status per error shape; SSM (like
+    /// every awsJson service) answers 400 for client errors, including throttling.
+    pub fn status(&self, protocol: Protocol) -> StatusCode {
+        let code = match (protocol, self.code.as_str()) {
+            (_, "InternalServerException" | "InternalServerError") => 500,
+            (_, "ServiceUnavailable" | "ServiceUnavailableException" | "StreamUnavailable") => 503,
+            (Protocol::AwsJson11, _) => 400,
+            (Protocol::RestJson, "AccessDeniedException" | "PendingVerification") => 403,
+            (Protocol::RestJson, "ResourceNotFoundException" | "ChannelNotBroadcasting") => 404,
+            (Protocol::RestJson, "UnknownOperationException") => 404,
+            (Protocol::RestJson, "ConflictException") => 409,
+            (Protocol::RestJson, "ServiceQuotaExceededException") => 402,
+            (Protocol::RestJson, "ThrottlingException") => 429,
+            (Protocol::RestJson, _) => 400,
+        };
+        StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
+    }
+
+    /// The code as `protocol`'s service spells it (SSM calls its 500 `InternalServerError`).
+    fn wire_code(&self, protocol: Protocol) -> &str {
+        match (protocol, self.code.as_str()) {
+            (Protocol::AwsJson11, "InternalServerException") => "InternalServerError",
+            (_, code) => code,
+        }
+    }
+
+    pub fn into_response(self, protocol: Protocol) -> Response {
+        let code = self.wire_code(protocol).to_owned();
+        let body = json!({ "__type": code, "message": self.message });
+        let mut response = json_response(self.status(protocol), protocol, &body);
+        if let Ok(value) = HeaderValue::from_str(&code) {
+            response.headers_mut().insert("x-amzn-ErrorType", value);
+        }
+        response
+    }
+}
+
+/// Result type of every operation handler: the JSON output or an AWS error.
+pub type OpResult = Result<Output, ApiError>;
+
+/// A successful operation output: restJson `DeleteX` operations answer 204 with no body.
+#[derive(Debug)]
+pub enum Output {
+    Json(Value),
+    NoContent,
+}
+
+impl Output {
+    pub fn into_response(self, protocol: Protocol) -> Response {
+        match self {
+            Output::Json(body) => json_response(StatusCode::OK, protocol, &body),
+            Output::NoContent => StatusCode::NO_CONTENT.into_response(),
+        }
+    }
+}
+
+fn json_response(status: StatusCode, protocol: Protocol, body: &Value) -> Response {
+    let content_type = match protocol {
+        Protocol::RestJson => "application/json",
+        Protocol::AwsJson11 => "application/x-amz-json-1.1",
+    };
+    let mut response = (status, body.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert("x-amzn-RequestId", request_id());
+    response
+}
+
+fn request_id() -> HeaderValue {
+    let bytes: [u8; 16] = rand::random();
+    HeaderValue::from_str(&hex::encode(bytes)).unwrap_or(HeaderValue::from_static("0"))
+}
+
+/// Parses a JSON request body into `T`; an empty body is `{}` (the SDK omits empty inputs).
+/// Malformed input is the caller's fault, so it is a 400 with the protocol's code, never a panic.
+pub fn parse_body<T: DeserializeOwned>(body: &[u8], protocol: Protocol) -> Result<T, ApiError> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|err| {
+        let code = match protocol {
+            Protocol::RestJson => "ValidationException",
+            Protocol::AwsJson11 => "SerializationException",
+        };
+        ApiError::new(code, format!("Could not parse request body: {err}"))
+    })
+}
+
+/// The region in the SigV4 credential scope (`Credential=AKID/date/region/service/aws4_request`).
+pub fn signing_region(headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let scope = auth.split("Credential=").nth(1)?;
+    let region = scope.split('/').nth(2)?;
+    (!region.is_empty()).then(|| region.to_owned())
+}
+
+/// Decodes a query string into (key, value) pairs, keeping repeated keys (`tagKeys=a&tagKeys=b`).
+pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    let decode = |s: &str| percent_decode(&s.replace('+', " "));
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(key), decode(value))
+        })
+        .collect()
+}
+
+pub fn percent_decode(text: &str) -> String {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// One page of `items` (already sorted by key) after the opaque `token`, plus the next token.
+/// Tokens encode the last key returned, so deletions between pages never skip items.
+pub fn paginate<T>(
+    items: Vec<(String, T)>,
+    token: Option<&str>,
+    max: usize,
+) -> Result<(Vec<T>, Option<String>), ()> {
+    let after = match token.filter(|t| !t.is_empty()) {
+        Some(token) => {
+            let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| ())?;
+            Some(String::from_utf8(raw).map_err(|_| ())?)
+        }
+        None => None,
+    };
+    let mut rest: Vec<(String, T)> = items
+        .into_iter()
+        .filter(|(key, _)| after.as_ref().is_none_or(|a| key > a))
+        .collect();
+    let more = rest.len() > max;
+    rest.truncate(max);
+    let next = more
+        .then(|| rest.last().map(|(key, _)| URL_SAFE_NO_PAD.encode(key)))
+        .flatten();
+    Ok((rest.into_iter().map(|(_, item)| item).collect(), next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_follow_the_last_key() {
+        let items = |n: usize| (0..n).map(|i| (format!("k{i:02}"), i)).collect::<Vec<_>>();
+        let (first, token) = paginate(items(5), None, 2).unwrap();
+        assert_eq!(first, vec![0, 1]);
+        let (second, token) = paginate(items(5), token.as_deref(), 2).unwrap();
+        assert_eq!(second, vec![2, 3]);
+        let (last, token) = paginate(items(5), token.as_deref(), 2).unwrap();
+        assert_eq!((last, token), (vec![4], None));
+        assert!(paginate(items(1), Some("!!"), 2).is_err());
+    }
+
+    #[test]
+    fn region_comes_from_the_credential_scope() {
+        let mut headers = HeaderMap::new();
+        let auth = "AWS4-HMAC-SHA256 Credential=AKID/20250101/eu-west-1/ivs/aws4_request, SignedHeaders=host, Signature=x";
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static(auth));
+        assert_eq!(signing_region(&headers).as_deref(), Some("eu-west-1"));
+    }
+}
