@@ -7,15 +7,17 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_ivs::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ivs::config::retry::RetryConfig;
+use aws_sdk_ivs::config::{BehaviorVersion, Credentials, Region};
 use aws_sim::{RunningSim, SimConfig};
 
 pub const REGION: &str = "us-east-1";
 
 /// Retries as in production (3 attempts) but with millisecond backoff, so tests stay fast.
 pub fn fast_retries() -> RetryConfig {
-    RetryConfig::standard().with_initial_backoff(Duration::from_millis(1)).with_max_backoff(Duration::from_millis(5))
+    RetryConfig::standard()
+        .with_initial_backoff(Duration::from_millis(1))
+        .with_max_backoff(Duration::from_millis(5))
 }
 
 pub fn ivs_client(endpoint: &str, retry: RetryConfig) -> aws_sdk_ivs::Client {
@@ -51,7 +53,11 @@ impl Sim {
     pub async fn start(config: SimConfig) -> Self {
         let running = aws_sim::spawn(config).await.expect("simulator starts");
         let endpoint = running.endpoint();
-        Self { ivs: ivs_client(&endpoint, fast_retries()), ssm: ssm_client(&endpoint, fast_retries()), running }
+        Self {
+            ivs: ivs_client(&endpoint, fast_retries()),
+            ssm: ssm_client(&endpoint, fast_retries()),
+            running,
+        }
     }
 
     pub async fn for_tests() -> Self {
@@ -73,13 +79,17 @@ where
     E: aws_sdk_ivs::error::ProvideErrorMetadata,
 {
     match err {
-        aws_sdk_ivs::error::SdkError::ServiceError(service) => service.err().code().map(str::to_owned),
+        aws_sdk_ivs::error::SdkError::ServiceError(service) => {
+            service.err().code().map(str::to_owned)
+        }
         _ => None,
     }
 }
 
 /// The HTTP status of a service error.
-pub fn status<E>(err: &aws_sdk_ivs::error::SdkError<E, aws_sdk_ivs::config::http::HttpResponse>) -> Option<u16> {
+pub fn status<E>(
+    err: &aws_sdk_ivs::error::SdkError<E, aws_sdk_ivs::config::http::HttpResponse>,
+) -> Option<u16> {
     err.raw_response().map(|r| r.status().as_u16())
 }
 
@@ -104,7 +114,10 @@ pub fn venv_bin(name: &str) -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// A moto server child process, killed on drop.
@@ -121,8 +134,15 @@ impl Moto {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|err| panic!("moto_server failed to start ({err}); run scripts/test.sh to create the venv"));
-        let moto = Self { child, endpoint: format!("http://127.0.0.1:{port}") };
+            .unwrap_or_else(|err| {
+                panic!(
+                    "moto_server failed to start ({err}); run scripts/test.sh to create the venv"
+                )
+            });
+        let moto = Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
         moto.wait_ready().await;
         moto
     }
@@ -131,13 +151,18 @@ impl Moto {
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            let probe = http.get(format!("{}/moto-api/", self.endpoint)).send().await;
+            let probe = http
+                .get(format!("{}/moto-api/", self.endpoint))
+                .send()
+                .await;
             if probe.is_ok_and(|r| r.status().is_success()) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("moto_server did not answer GET /moto-api/ within 30 s; run scripts/test.sh to (re)create the venv");
+        panic!(
+            "moto_server did not answer GET /moto-api/ within 30 s; run scripts/test.sh to (re)create the venv"
+        );
     }
 }
 
