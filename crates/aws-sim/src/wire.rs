@@ -172,17 +172,21 @@ pub fn percent_decode(text: &str) -> String {
         .into_owned()
 }
 
+/// A pagination token this simulator did not issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadToken;
+
 /// One page of `items` (already sorted by key) after the opaque `token`, plus the next token.
 /// Tokens encode the last key returned, so deletions between pages never skip items.
 pub fn paginate<T>(
     items: Vec<(String, T)>,
     token: Option<&str>,
     max: usize,
-) -> Result<(Vec<T>, Option<String>), ()> {
+) -> Result<(Vec<T>, Option<String>), BadToken> {
     let after = match token.filter(|t| !t.is_empty()) {
         Some(token) => {
-            let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| ())?;
-            Some(String::from_utf8(raw).map_err(|_| ())?)
+            let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| BadToken)?;
+            Some(String::from_utf8(raw).map_err(|_| BadToken)?)
         }
         None => None,
     };

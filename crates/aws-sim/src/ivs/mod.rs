@@ -17,7 +17,7 @@ use crate::call::Call;
 use crate::ids::Scope;
 use crate::model::{State, pick};
 use crate::validate;
-use crate::wire::{ApiError, OpResult, Output, Protocol, paginate, parse_body};
+use crate::wire::{ApiError, BadToken, OpResult, Output, Protocol, paginate, parse_body};
 
 /// Runs one IVS operation against `state`.
 pub fn handle(state: &mut State, call: &Call) -> OpResult {
@@ -137,7 +137,7 @@ impl Page {
             .collect();
         let max_results = usize::try_from(max_results).unwrap_or(1);
         paginate(items, self.next_token.as_deref(), max_results)
-            .map_err(|()| ApiError::validation("nextToken is not valid"))
+            .map_err(|BadToken| ApiError::validation("nextToken is not valid"))
     }
 }
 

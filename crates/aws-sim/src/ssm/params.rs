@@ -14,7 +14,7 @@ use crate::call::Call;
 use crate::ids::Scope;
 use crate::model::{Parameter, ParameterVersion, State};
 use crate::validate;
-use crate::wire::{ApiError, OpResult, paginate};
+use crate::wire::{ApiError, BadToken, OpResult, paginate};
 
 const TAGS_WITH_OVERWRITE: &str = "Invalid request: tags and overwrite can't be used together. To create a parameter with tags, please remove overwrite flag. To update tags for an existing parameter, please use AddTagsToResource or RemoveTagsFromResource.";
 const DEFAULT_KEY: &str = "alias/aws/ssm";
@@ -325,7 +325,7 @@ pub fn get_by_path(state: &mut State, call: &Call) -> OpResult {
         input.next_token.as_deref(),
         usize::try_from(max).unwrap_or(10),
     )
-    .map_err(|()| ApiError::new("InvalidNextToken", "The specified token isn't valid."))?;
+    .map_err(|BadToken| ApiError::new("InvalidNextToken", "The specified token isn't valid."))?;
     let mut body = json!({ "Parameters": page });
     if let Some(token) = next {
         body["NextToken"] = json!(token);
