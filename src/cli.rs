@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::Scope;
+use crate::reconciler::ReconcilerArgs;
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/ivs_provisioner";
 
@@ -28,6 +29,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// For a newcomer: create the database if missing, migrate, print an admin key and examples, serve.
     Dev(ServeArgs),
+    /// Run only the reconciler (no API), e.g. as extra replicas for scaling out.
+    Worker(WorkerArgs),
     /// Apply the database migrations and exit.
     Migrate(DatabaseArgs),
     /// Print the OpenAPI document.
@@ -92,6 +95,19 @@ pub struct ServeArgs {
     /// Seconds to let in-flight requests finish after SIGTERM/SIGINT.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     pub shutdown_grace_secs: u64,
+    /// Serve the API without running reconciler workers in this process.
+    #[arg(long, env = "RECONCILER_DISABLED")]
+    pub no_reconciler: bool,
+    #[command(flatten)]
+    pub reconciler: ReconcilerArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub reconciler: ReconcilerArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,15 +5,20 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 
 use crate::auth::{self, Scope};
-use crate::cli::{ApiKeyCommand, Command, ServeArgs};
+use tokio_util::sync::CancellationToken;
+
+use crate::aws::Aws;
+use crate::cli::{ApiKeyCommand, Command, ServeArgs, WorkerArgs};
 use crate::db;
 use crate::domain::rules;
+use crate::reconciler::{self, ReconcilerArgs};
 use crate::startup::{AppState, Application, HttpSettings, shutdown_signal};
 
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => serve(args, None).await,
         Command::Dev(args) => dev(args).await,
+        Command::Worker(args) => worker(args).await,
         Command::Migrate(database) => {
             let pool = db::connect(&database).await?;
             db::migrate(&pool).await?;
@@ -38,16 +43,51 @@ async fn serve(
         db::migrate(&pool).await?;
     }
     let state = AppState {
-        pool,
+        pool: pool.clone(),
         settings: Arc::new(HttpSettings::from(&args)),
     };
     let app = Application::build(args.bind, state).await?;
     let addr = app.local_addr();
     tracing::info!(%addr, "serving the API");
+    let stop = CancellationToken::new();
+    let workers = if args.no_reconciler {
+        None
+    } else {
+        let ctx = reconciler_ctx(pool, &args.reconciler).await?;
+        Some(tokio::spawn(reconciler::run(ctx, stop.clone())))
+    };
     if let Some(on_ready) = on_ready {
         on_ready(addr);
     }
-    app.run_until_stopped(shutdown_signal()).await
+    let served = app.run_until_stopped(shutdown_signal()).await;
+    stop.cancel();
+    if let Some(workers) = workers {
+        let _ = workers.await;
+    }
+    served
+}
+
+async fn reconciler_ctx(
+    pool: sqlx::PgPool,
+    args: &ReconcilerArgs,
+) -> anyhow::Result<reconciler::Ctx> {
+    let aws = Aws::from_env(&args.rates).await?;
+    Ok(reconciler::Ctx::new(
+        pool,
+        aws,
+        reconciler::Settings::from(args),
+    ))
+}
+
+/// Reconciler workers alone, until SIGTERM/SIGINT.
+async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
+    let pool = db::connect(&args.database).await?;
+    let ctx = reconciler_ctx(pool, &args.reconciler).await?;
+    let stop = CancellationToken::new();
+    let workers = tokio::spawn(reconciler::run(ctx, stop.clone()));
+    shutdown_signal().await;
+    stop.cancel();
+    workers.await.context("reconciler task")
 }
 
 /// Dev mode: a working service on the local Postgres in one command, with a key to try it.

@@ -4,10 +4,12 @@
 pub mod api;
 /// API keys, scopes and the authenticated caller.
 pub mod auth;
+pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod reconciler;
 pub mod startup;
 pub mod telemetry;

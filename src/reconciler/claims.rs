@@ -1,0 +1,169 @@
+//! The reconciler's queries on `channels`: claiming rows with a lease in one short statement,
+//! and every later write fenced on the lease token, so a worker that lost its lease changes nothing.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::types::Json;
+use sqlx::{FromRow, PgPool};
+use uuid::Uuid;
+
+use crate::domain::channel::ChannelSpec;
+
+/// A channel row a worker holds the lease on.
+#[derive(Debug, Clone, FromRow)]
+pub struct Claimed {
+    pub id: Uuid,
+    pub tenant: String,
+    pub name: String,
+    pub spec: Json<ChannelSpec>,
+    pub generation: i64,
+    pub phase: String,
+    pub outputs: Json<Value>,
+    pub delete_after: Option<DateTime<Utc>>,
+    pub delete_force: bool,
+    pub attempts: i32,
+    pub lease_token: Uuid,
+}
+
+/// The row's lease was taken over by another worker: drop this attempt's result.
+#[derive(Debug, thiserror::Error)]
+#[error("lost the lease on channel {0}")]
+pub struct LeaseLost(pub Uuid);
+
+/// Claims up to `limit` rows that need work, in one statement committed before any AWS call.
+pub async fn claim(
+    pool: &PgPool,
+    worker: &str,
+    lease: Duration,
+    limit: i64,
+) -> sqlx::Result<Vec<Claimed>> {
+    sqlx::query_as(
+        "update channels c
+            set lease_owner = $1,
+                lease_token = gen_random_uuid(),
+                lease_expires_at = now() + make_interval(secs => $2),
+                phase = case when c.phase = 'pending' then 'provisioning' else c.phase end
+          where c.id in (
+                select id from channels
+                 where next_attempt_at <= now()
+                   and (lease_expires_at is null or lease_expires_at < now())
+                   and (phase in ('pending', 'provisioning', 'updating', 'deleting', 'failed')
+                        or (delete_after <= now() and phase <> 'deleted'))
+                 order by next_attempt_at
+                 limit $3
+                   for update skip locked)
+      returning c.id, c.tenant, c.name, c.spec, c.generation, c.phase, c.outputs, c.delete_after,
+                c.delete_force, c.attempts, c.lease_token",
+    )
+    .bind(worker)
+    .bind(lease.as_secs_f64())
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+fn fenced(result: sqlx::postgres::PgQueryResult, id: Uuid) -> anyhow::Result<()> {
+    if result.rows_affected() == 0 {
+        Err(LeaseLost(id).into())
+    } else {
+        Ok(())
+    }
+}
+
+pub async fn extend_lease(pool: &PgPool, row: &Claimed, lease: Duration) -> anyhow::Result<()> {
+    let result = sqlx::query(
+        "update channels set lease_expires_at = now() + make_interval(secs => $3) where id = $1 and lease_token = $2",
+    )
+    .bind(row.id)
+    .bind(row.lease_token)
+    .bind(lease.as_secs_f64())
+    .execute(pool)
+    .await?;
+    fenced(result, row.id)
+}
+
+/// Saves outputs the moment they are known (above all the channel ARN right after CreateChannel).
+pub async fn save_outputs(pool: &PgPool, row: &Claimed, outputs: &Value) -> anyhow::Result<()> {
+    let result = sqlx::query("update channels set outputs = $3 where id = $1 and lease_token = $2")
+        .bind(row.id)
+        .bind(row.lease_token)
+        .bind(Json(outputs))
+        .execute(pool)
+        .await?;
+    fenced(result, row.id)
+}
+
+pub async fn set_phase(pool: &PgPool, row: &Claimed, phase: &str) -> anyhow::Result<()> {
+    let result = sqlx::query("update channels set phase = $3 where id = $1 and lease_token = $2")
+        .bind(row.id)
+        .bind(row.lease_token)
+        .bind(phase)
+        .execute(pool)
+        .await?;
+    fenced(result, row.id)
+}
+
+/// The claimed generation is now true in AWS. A change that arrived meanwhile keeps the row
+/// `updating`, so it is picked up again.
+pub async fn finish_ready(pool: &PgPool, row: &Claimed, outputs: &Value) -> anyhow::Result<()> {
+    let result = sqlx::query(
+        "update channels
+            set phase = case when generation = $3 then 'ready' else 'updating' end,
+                observed_generation = greatest(observed_generation, $3),
+                outputs = $4, last_error = null, attempts = 0, next_attempt_at = now(),
+                lease_owner = null, lease_token = null, lease_expires_at = null
+          where id = $1 and lease_token = $2",
+    )
+    .bind(row.id)
+    .bind(row.lease_token)
+    .bind(row.generation)
+    .bind(Json(outputs))
+    .execute(pool)
+    .await?;
+    fenced(result, row.id)
+}
+
+pub async fn finish_deleted(pool: &PgPool, row: &Claimed) -> anyhow::Result<()> {
+    let result = sqlx::query(
+        "update channels
+            set phase = 'deleted', deleted_at = now(), last_error = null, attempts = 0,
+                lease_owner = null, lease_token = null, lease_expires_at = null
+          where id = $1 and lease_token = $2",
+    )
+    .bind(row.id)
+    .bind(row.lease_token)
+    .execute(pool)
+    .await?;
+    fenced(result, row.id)
+}
+
+/// Releases the row to be tried again at `next_attempt_at`, recording why.
+pub async fn release(
+    pool: &PgPool,
+    row: &Claimed,
+    phase: Option<&str>,
+    last_error: Option<&Value>,
+    count_attempt: bool,
+    next_attempt_at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let result = sqlx::query(
+        "update channels
+            set phase = coalesce($3, phase),
+                last_error = coalesce($4, last_error),
+                attempts = attempts + case when $5 then 1 else 0 end,
+                next_attempt_at = $6,
+                lease_owner = null, lease_token = null, lease_expires_at = null
+          where id = $1 and lease_token = $2",
+    )
+    .bind(row.id)
+    .bind(row.lease_token)
+    .bind(phase)
+    .bind(last_error.map(Json))
+    .bind(count_attempt)
+    .bind(next_attempt_at)
+    .execute(pool)
+    .await?;
+    fenced(result, row.id)
+}

@@ -1,0 +1,116 @@
+//! How one reconcile attempt can end short of success, and the retry schedule for each case.
+
+use std::time::Duration;
+
+use backon::BackoffBuilder;
+
+use crate::aws::AwsError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// An AWS call failed; its class says whether to retry.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// Waiting for something that will happen by itself (a recording configuration becoming
+    /// ACTIVE, another worker creating a shared resource). Not a failure.
+    #[error("waiting: {reason}")]
+    Defer { reason: String, after: Duration },
+    /// Something only a person can fix, found by the service itself.
+    #[error("{code}: {message}")]
+    Permanent { code: &'static str, message: String },
+    /// Database trouble or a lost lease: try again soon.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for StepError {
+    fn from(e: sqlx::Error) -> Self {
+        StepError::Internal(e.into())
+    }
+}
+
+impl StepError {
+    pub fn defer(reason: impl Into<String>, after: Duration) -> Self {
+        StepError::Defer {
+            reason: reason.into(),
+            after,
+        }
+    }
+
+    pub fn permanent(code: &'static str, message: impl Into<String>) -> Self {
+        StepError::Permanent {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            StepError::Aws(e) => !e.retryable(),
+            StepError::Permanent { .. } => true,
+            StepError::Defer { .. } | StepError::Internal(_) => false,
+        }
+    }
+
+    /// AWS's error code (or the service's own), for `last_error.code`.
+    pub fn code(&self) -> String {
+        match self {
+            StepError::Aws(e) => e.code.clone(),
+            StepError::Defer { .. } => "Waiting".into(),
+            StepError::Permanent { code, .. } => (*code).into(),
+            StepError::Internal(_) => "InternalError".into(),
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            StepError::Aws(e) => format!("{}: {}", e.operation, e.message),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Exponential backoff with jitter for the `attempt`-th consecutive retryable failure:
+/// about 1 s, 2 s, 4 s … capped at `max`.
+pub fn retry_delay(attempt: u32, max: Duration) -> Duration {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_secs(1))
+        .with_max_delay(max)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build()
+        .nth(attempt.min(30) as usize)
+        .unwrap_or(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_and_stay_capped() {
+        let max = Duration::from_secs(300);
+        assert!(retry_delay(0, max) < Duration::from_secs(3));
+        assert!(retry_delay(5, max) >= Duration::from_secs(32));
+        for attempt in [20, 30, 1000] {
+            assert!(
+                retry_delay(attempt, max) <= max * 2,
+                "jitter stays within one more max"
+            );
+        }
+    }
+
+    #[test]
+    fn only_permanent_causes_are_permanent() {
+        assert!(StepError::permanent("QuotaExceeded", "x").is_permanent());
+        assert!(
+            !StepError::defer(
+                "recording configuration is CREATING",
+                Duration::from_secs(1)
+            )
+            .is_permanent()
+        );
+        assert!(!StepError::Internal(anyhow::anyhow!("db down")).is_permanent());
+    }
+}
