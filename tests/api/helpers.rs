@@ -1,0 +1,371 @@
+//! The test harness: a fresh database per test, the real application on port 0, and typed
+//! helpers to call it over HTTP. Every test module builds on [`TestApp::spawn`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use ivs_provisioner::auth::{self, Scope};
+use ivs_provisioner::db;
+use ivs_provisioner::error::PROBLEM_JSON;
+use ivs_provisioner::startup::{AppState, Application, HttpSettings};
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde_json::{Value, json};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Executor, PgPool};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+/// The Postgres server the tests create their databases on.
+pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// The body limit the test app runs with.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The committed OpenAPI document.
+pub const OPENAPI_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
+
+/// The URL of the Postgres server that hosts the test databases.
+pub fn server_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned())
+}
+
+/// The same server URL, naming another database.
+fn with_database(url: &str, database: &str) -> String {
+    let mut url = url::Url::parse(url).expect("TEST_DATABASE_URL is a valid URL");
+    url.set_path(&format!("/{database}"));
+    url.to_string()
+}
+
+/// A running application on its own, freshly migrated database.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`
+    pub address: String,
+    pub pool: PgPool,
+    /// The URL of this test's database (for the CLI tests).
+    pub database_url: String,
+    database_name: String,
+    client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    keys: AtomicUsize,
+}
+
+impl TestApp {
+    /// Creates `ivsp_test_<uuid>`, migrates it and serves the application on port 0.
+    pub async fn spawn() -> TestApp {
+        let database_name = format!("ivsp_test_{}", Uuid::new_v4().simple());
+        let server = server_url();
+        let mut admin = server_connection(&server).await;
+        admin
+            .execute(format!(r#"create database "{database_name}""#).as_str())
+            .await
+            .expect("create the test database");
+        let database_url = with_database(&server, &database_name);
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(&database_url)
+            .await
+            .expect("connect to the test database");
+        db::migrate(&pool).await.expect("migrate the test database");
+        let (address, shutdown) = serve(pool.clone()).await;
+        TestApp {
+            address,
+            pool,
+            database_url,
+            database_name,
+            client: client(),
+            shutdown: Some(shutdown),
+            keys: AtomicUsize::new(0),
+        }
+    }
+
+    /// Creates an API key named `name` and returns its secret.
+    pub async fn named_key(&self, name: &str, scopes: &[Scope], tenant: Option<&str>) -> String {
+        let key = auth::generate_key();
+        let scopes: Vec<String> = scopes.iter().map(|s| s.as_str().to_owned()).collect();
+        db::api_keys::insert(
+            &self.pool,
+            db::api_keys::NewApiKey {
+                name,
+                hash: &key.hash,
+                prefix: &key.prefix,
+                scopes: &scopes,
+                tenant,
+            },
+        )
+        .await
+        .expect("insert an API key")
+        .expect("the key name is free");
+        key.secret
+    }
+
+    /// Creates an API key with a generated name and returns its secret.
+    pub async fn key(&self, scopes: &[Scope], tenant: Option<&str>) -> String {
+        let n = self.keys.fetch_add(1, Ordering::Relaxed);
+        self.named_key(&format!("key-{n}"), scopes, tenant).await
+    }
+
+    /// An admin key, the usual caller of tests that are not about access.
+    pub async fn admin_key(&self) -> String {
+        self.key(&[Scope::Admin], None).await
+    }
+
+    /// A request to `path` with no credentials, for tests that shape it themselves.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> Reply {
+        send(self.request(Method::GET, path).bearer_auth(key)).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> Reply {
+        send(self.request(Method::POST, path).bearer_auth(key).json(body)).await
+    }
+
+    /// A JSON merge patch (`application/merge-patch+json`).
+    pub async fn patch(&self, path: &str, key: &str, body: &Value) -> Reply {
+        let body = serde_json::to_vec(body).expect("serialize the patch");
+        send(
+            self.request(Method::PATCH, path)
+                .bearer_auth(key)
+                .header(CONTENT_TYPE, "application/merge-patch+json")
+                .body(body),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str, key: &str) -> Reply {
+        send(self.request(Method::DELETE, path).bearer_auth(key)).await
+    }
+
+    /// Declares a channel and returns it, asserting the 202.
+    pub async fn create_channel(&self, key: &str, body: &Value) -> Value {
+        let reply = self.post("/v1/channels", key, body).await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+        reply.json()
+    }
+
+    /// The events of a channel, every page, in order.
+    pub async fn events(&self, key: &str, id: &str) -> Vec<Value> {
+        let reply = self.get(&format!("/v1/channels/{id}/events"), key).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        reply.json()["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// How many channel rows the database holds for (tenant, name), deleted ones included.
+    pub async fn channel_rows(&self, tenant: &str, name: &str) -> i64 {
+        sqlx::query_scalar("select count(*) from channels where tenant = $1 and name = $2")
+            .bind(tenant)
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .expect("count channels")
+    }
+}
+
+impl Drop for TestApp {
+    /// Stops the server and drops the database, unless the test failed: then the database is
+    /// kept for inspection (`scripts/test.sh` removes leftovers before the next run).
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if std::thread::panicking() {
+            eprintln!("test database kept for inspection: {}", self.database_name);
+            return;
+        }
+        let name = self.database_name.clone();
+        let server = server_url();
+        // Drop runs inside the test's runtime, which cannot be blocked on: use a thread of our own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime to drop the test database");
+            runtime.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&server).await {
+                    let _ = admin
+                        .execute(
+                            format!(r#"drop database if exists "{name}" with (force)"#).as_str(),
+                        )
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Serves the application on 127.0.0.1:0 with `pool`; returns its address and the switch that
+/// stops it.
+pub async fn serve(pool: PgPool) -> (String, oneshot::Sender<()>) {
+    let state = AppState {
+        pool,
+        settings: Arc::new(HttpSettings {
+            request_timeout: Duration::from_secs(30),
+            max_body_bytes: MAX_BODY_BYTES,
+            shutdown_grace: Duration::from_secs(1),
+        }),
+    };
+    let bind: SocketAddr = "127.0.0.1:0".parse().expect("a socket address");
+    let application = Application::build(bind, state)
+        .await
+        .expect("bind the test server");
+    let address = format!("http://{}", application.local_addr());
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(application.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    (address, stop)
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client")
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+pub async fn send(request: RequestBuilder) -> Reply {
+    let response = request.send().await.expect("the request reaches the app");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("read the response body");
+    Reply {
+        status,
+        headers,
+        text,
+    }
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("response is not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts an `application/problem+json` response with this status and returns its body.
+    pub fn problem(&self, status: StatusCode) -> Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some(PROBLEM_JSON),
+            "errors are problem documents; body: {}",
+            self.text
+        );
+        let body = self.json();
+        assert_eq!(body["status"], status.as_u16(), "{body}");
+        assert!(
+            body["type"].is_string() && body["title"].is_string(),
+            "{body}"
+        );
+        body
+    }
+
+    /// The `field` of each entry of a problem's `errors`, in order.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.json()["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A minimal valid channel request.
+pub fn channel(tenant: &str, name: &str) -> Value {
+    json!({ "tenant": tenant, "name": name })
+}
+
+/// A channel request using most fields, for round-trip checks.
+pub fn full_channel(tenant: &str, name: &str) -> Value {
+    json!({
+        "tenant": tenant,
+        "name": name,
+        "type": "ADVANCED_HD",
+        "preset": "CONSTRAINED_BANDWIDTH_DELIVERY",
+        "latency_mode": "NORMAL",
+        "authorized": true,
+        "insecure_ingest": false,
+        "playback_public_key_pem": P384_PUBLIC_PEM,
+        "recording": {
+            "s3_bucket_name": "acme-class-recordings",
+            "thumbnail_recording_mode": "INTERVAL",
+            "thumbnail_target_interval_seconds": 30,
+            "reconnect_window_seconds": 120
+        },
+        "tags": { "Environment": "test" },
+        "delete_after": "2999-01-01T00:00:00Z"
+    })
+}
+
+/// `base` with the top-level fields of `overrides` merged in (a JSON merge patch).
+pub fn merged(base: &Value, overrides: &Value) -> Value {
+    let mut out = base.clone();
+    json_merge(&mut out, overrides);
+    out
+}
+
+fn json_merge(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    json_merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
+pub const P384_PUBLIC_PEM: &str = include_str!("../fixtures/p384-public.pem");
+pub const P256_PUBLIC_PEM: &str = include_str!("../fixtures/p256-public.pem");
+pub const RSA_PUBLIC_PEM: &str = include_str!("../fixtures/rsa-public.pem");
+
+/// The `id` of a channel document.
+pub fn id_of(channel: &Value) -> String {
+    channel["id"]
+        .as_str()
+        .expect("a channel has an id")
+        .to_owned()
+}
+
+/// A connection to the Postgres server itself, to create and drop test databases.
+async fn server_connection(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach Postgres at {url}: {e} (is it running?)"))
+}

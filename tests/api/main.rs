@@ -1,0 +1,14 @@
+//! Integration tests of the HTTP API and the CLI, against a real Postgres: each test gets a fresh
+//! database and the real application on port 0 (see `helpers`). One test binary, so the crate
+//! is linked once: `cargo test -p ivs-provisioner --test api`.
+
+mod audit;
+mod auth;
+mod channels;
+mod cli;
+mod health;
+mod helpers;
+mod malformed;
+mod openapi;
+mod pagination;
+mod validation;
