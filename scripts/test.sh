@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The test command: formatting, lints and every test of the workspace, against a local Postgres.
+#
+#   scripts/test.sh [extra `cargo test` arguments]
+#
+# On a fresh machine it starts the installed Postgres if it is down, drops test databases left
+# by earlier runs, prepares the Python virtualenv the simulator's moto tests use, then runs
+# `cargo fmt --check`, `cargo clippy -D warnings` and `cargo test --workspace`.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+section() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+fail() { printf '\n\033[31mFAILED: %s\033[0m\n' "$*" >&2; exit 1; }
+
+export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+export AWS_EC2_METADATA_DISABLED=true
+
+section "Postgres"
+if ! pg_isready -q -h 127.0.0.1; then
+    if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+        version="$(ls /etc/postgresql | sort -V | tail -n 1)"
+        echo "Postgres is not running; starting cluster ${version}/main"
+        pg_ctlcluster --skip-systemctl-redirect "$version" main start \
+            || fail "could not start Postgres ${version}/main"
+        for _ in $(seq 1 30); do
+            pg_isready -q -h 127.0.0.1 && break
+            sleep 1
+        done
+    fi
+fi
+pg_isready -h 127.0.0.1 || fail "Postgres does not accept connections on 127.0.0.1:5432 (set TEST_DATABASE_URL to use another server)"
+
+leftovers="$(psql "$TEST_DATABASE_URL" -Atc "select datname from pg_database where datname like 'ivsp\_test\_%'")" \
+    || fail "cannot connect to $TEST_DATABASE_URL"
+if [ -n "$leftovers" ]; then
+    echo "dropping $(wc -l <<<"$leftovers") test database(s) left by earlier runs"
+    while read -r db; do
+        psql "$TEST_DATABASE_URL" -qc "drop database if exists \"$db\" with (force)" >/dev/null
+    done <<<"$leftovers"
+fi
+
+section "Python virtualenv (.venv, for the simulator's moto tests)"
+requirements=scripts/requirements-test.txt
+wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"
+stamp=.venv/.requirements.sha256
+if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ]; then
+    echo ".venv is up to date with $requirements"
+else
+    echo "installing $requirements into .venv"
+    python3 -m venv .venv || fail "python3 -m venv failed (on Debian: apt-get install python3-venv)"
+    .venv/bin/pip install --quiet --disable-pip-version-check -r "$requirements" \
+        || fail "pip could not install $requirements"
+    echo "$wanted" >"$stamp"
+fi
+export IVS_TEST_VENV="$PWD/.venv"
+
+section "cargo fmt --check"
+cargo fmt --all -- --check || fail "formatting differs; run: cargo fmt --all"
+
+section "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings || fail "clippy found problems"
+
+section "cargo test"
+cargo test --workspace "$@" || fail "tests failed"
+
+section "all checks passed"
