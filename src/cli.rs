@@ -27,8 +27,9 @@ pub struct Cli {
 pub enum Command {
     /// Run migrations (unless --skip-migrations) and serve the API.
     Serve(ServeArgs),
-    /// For a newcomer: create the database if missing, migrate, print an admin key and examples, serve.
-    Dev(ServeArgs),
+    /// For a newcomer: create the database if missing, migrate, start the embedded AWS simulator,
+    /// print an admin key and examples, serve.
+    Dev(DevArgs),
     /// Run only the reconciler (no API), e.g. as extra replicas for scaling out.
     Worker(WorkerArgs),
     /// Apply the database migrations and exit.
@@ -100,6 +101,18 @@ pub struct ServeArgs {
     pub no_reconciler: bool,
     #[command(flatten)]
     pub reconciler: ReconcilerArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DevArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Use this AWS endpoint (an external `aws-sim` or moto) instead of the embedded simulator.
+    #[arg(long, env = "DEV_AWS_ENDPOINT")]
+    pub aws_endpoint: Option<String>,
+    /// Lift the embedded simulator's IVS/SSM rate limits and the client's own (fast local runs).
+    #[arg(long, env = "DEV_UNLIMITED_RATES")]
+    pub unlimited_rates: bool,
 }
 
 #[derive(Debug, Args, Clone)]

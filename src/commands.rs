@@ -7,8 +7,9 @@ use anyhow::{Context, bail};
 use crate::auth::{self, Scope};
 use tokio_util::sync::CancellationToken;
 
+use crate::aws;
 use crate::aws::Aws;
-use crate::cli::{ApiKeyCommand, Command, ServeArgs, WorkerArgs};
+use crate::cli::{ApiKeyCommand, Command, DevArgs, ServeArgs, WorkerArgs};
 use crate::db;
 use crate::domain::rules;
 use crate::reconciler::{self, ReconcilerArgs};
@@ -16,7 +17,7 @@ use crate::startup::{AppState, Application, HttpSettings, shutdown_signal};
 
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(args) => serve(args, None).await,
+        Command::Serve(args) => serve(args, None, None).await,
         Command::Dev(args) => dev(args).await,
         Command::Worker(args) => worker(args).await,
         Command::Migrate(database) => {
@@ -34,8 +35,10 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
 }
 
 /// Serves the API; `on_ready` runs once the listener is bound (dev mode prints its guide there).
+/// `aws` overrides the SDK's environment (dev mode's simulator).
 async fn serve(
     args: ServeArgs,
+    aws: Option<Aws>,
     on_ready: Option<Box<dyn FnOnce(std::net::SocketAddr) + Send>>,
 ) -> anyhow::Result<()> {
     let pool = db::connect(&args.database).await?;
@@ -53,7 +56,12 @@ async fn serve(
     let workers = if args.no_reconciler {
         None
     } else {
-        let ctx = reconciler_ctx(pool, &args.reconciler).await?;
+        let ctx = match aws {
+            Some(aws) => {
+                reconciler::Ctx::new(pool, aws, reconciler::Settings::from(&args.reconciler))
+            }
+            None => reconciler_ctx(pool, &args.reconciler).await?,
+        };
         Some(tokio::spawn(reconciler::run(ctx, stop.clone())))
     };
     if let Some(on_ready) = on_ready {
@@ -90,8 +98,26 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     workers.await.context("reconciler task")
 }
 
-/// Dev mode: a working service on the local Postgres in one command, with a key to try it.
-async fn dev(args: ServeArgs) -> anyhow::Result<()> {
+/// Dev mode: a working service on the local Postgres and the embedded AWS simulator in one
+/// command, with a key to try it.
+async fn dev(dev: DevArgs) -> anyhow::Result<()> {
+    let mut args = dev.serve;
+    if dev.unlimited_rates {
+        args.reconciler.rates = aws::RateSettings::unlimited();
+    }
+    let (endpoint, simulator) = match dev.aws_endpoint {
+        Some(endpoint) => (endpoint, None),
+        None => {
+            let mut config = aws_sim::SimConfig::default();
+            config.rates.enabled = !dev.unlimited_rates;
+            let sim = aws_sim::spawn(config)
+                .await
+                .context("starting the embedded AWS simulator")?;
+            (sim.endpoint(), Some(sim))
+        }
+    };
+    tracing::info!(%endpoint, "AWS calls go to the simulator");
+    let aws = Aws::for_local_endpoint(&endpoint, "us-east-1", &args.reconciler.rates).await;
     if db::create_if_missing(&args.database.database_url).await? {
         tracing::info!(
             "created the database {}",
@@ -100,22 +126,44 @@ async fn dev(args: ServeArgs) -> anyhow::Result<()> {
     }
     let pool = db::connect(&args.database).await?;
     db::migrate(&pool).await?;
+    if simulator.is_some() {
+        // The embedded simulator starts empty each time: provision every live channel anew.
+        reset_for_fresh_simulator(&pool).await?;
+    }
     // One dev key at a time: each start replaces the previous one.
     db::api_keys::revoke(&pool, "dev-admin").await?;
     let key = create_key(&pool, "dev-admin", &[Scope::Admin], None).await?;
     drop(pool);
-    serve(
-        args,
-        Some(Box::new(move |addr| print!("{}", dev_guide(addr, &key)))),
-    )
-    .await
+    let guide = move |addr| print!("{}", dev_guide(addr, &endpoint, &key));
+    let served = serve(args, Some(aws), Some(Box::new(guide))).await;
+    drop(simulator);
+    served
 }
 
-fn dev_guide(addr: std::net::SocketAddr, key: &str) -> String {
+async fn reset_for_fresh_simulator(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("delete from recording_configurations")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("delete from playback_keys")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "update channels set outputs = '{}', observed_generation = 0, attempts = 0, next_attempt_at = now(),
+                phase = case when phase = 'deleting' then 'deleting' else 'pending' end
+          where deleted_at is null",
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn dev_guide(addr: std::net::SocketAddr, aws_endpoint: &str, key: &str) -> String {
     format!(
         r#"
 ivs-provisioner dev mode is running on http://{addr}
-API reference: http://{addr}/docs      OpenAPI: http://{addr}/openapi.json
+API reference: http://{addr}/docs      OpenAPI: http://{addr}/openapi.json\nAWS simulator: {aws_endpoint}  (state: curl {aws_endpoint}/_sim/state)
 
 A new admin API key (shown once; each start makes a new one):
   export IVSP_KEY={key}
@@ -125,7 +173,9 @@ Try it:
   # declare a channel (202; the same request again returns 200 and the same channel)
   curl -s -X POST $IVSP/v1/channels -H "Authorization: Bearer $IVSP_KEY" -H 'Content-Type: application/json' \
     -d '{{"tenant":"acme","name":"yoga-101","authorized":true,"recording":{{"s3_bucket_name":"acme-recordings"}}}}'
-  # list channels
+  # watch it become ready (the reconciler creates it in the simulator within seconds)
+  curl -s "$IVSP/v1/channels?tenant=acme" -H "Authorization: Bearer $IVSP_KEY" | grep -o '"phase":"[a-z]*"'
+  # list channels (outputs: ARN, ingest endpoint, playback URL, recording configuration ARN)
   curl -s "$IVSP/v1/channels?tenant=acme" -H "Authorization: Bearer $IVSP_KEY"
   # change it (JSON merge patch); use the id from the create response
   ID=$(curl -s "$IVSP/v1/channels?tenant=acme&name_prefix=yoga-101" -H "Authorization: Bearer $IVSP_KEY" | sed -E 's/.*"items":\[\{{"id":"([^"]+)".*/\1/')

@@ -24,15 +24,7 @@ struct World {
 const REGION: &str = "us-east-1";
 
 fn unlimited() -> RateSettings {
-    RateSettings {
-        ivs_channel_tps: 0.0,
-        ivs_resource_tps: 0.0,
-        ivs_stream_tps: 0.0,
-        ivs_tag_tps: 0.0,
-        ivs_revocation_tps: 0.0,
-        ssm_write_tps: 0.0,
-        ssm_read_tps: 0.0,
-    }
+    RateSettings::unlimited()
 }
 
 fn settings() -> Settings {
@@ -262,7 +254,9 @@ async fn a_change_reaches_ivs_and_a_delete_removes_everything() {
         "the unused configuration is released"
     );
 
-    db::channels::mark_deleting(&w.pool, id).await.unwrap();
+    db::channels::mark_deleting(&w.pool, id, false)
+        .await
+        .unwrap();
     w.settle().await;
     assert_eq!(w.phase(id).await, "deleted");
     let dump = w.dump();

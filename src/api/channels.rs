@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_channel, list_channels))
         .routes(routes!(get_channel, patch_channel, delete_channel))
         .routes(routes!(list_events))
+        .routes(routes!(reconcile_channel))
 }
 
 /// Where a channel is in its life. `pending` until first provisioned; `deleted` rows stay as history.
@@ -507,13 +508,21 @@ fn json_changes(before: &Value, after: &Value) -> Vec<Value> {
     out
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    /// Stop a live broadcast first (IVS refuses to delete a live channel). Default false.
+    force: Option<bool>,
+}
+
 /// Delete a channel.
 ///
 /// The channel moves to phase `deleting` and the reconciler removes it from IVS and SSM; the
-/// row stays as history. Deleting again is harmless.
+/// row stays as history. Deleting again is harmless (and may add `force`).
 #[utoipa::path(
     delete, path = "/v1/channels/{id}", tag = "channels",
-    params(("id" = Uuid, Path, description = "Channel id")),
+    params(("id" = Uuid, Path, description = "Channel id"), DeleteQuery),
     security(("bearer" = [])),
     responses((status = 202, description = "Deletion accepted", body = Channel))
 )]
@@ -521,30 +530,49 @@ async fn delete_channel(
     State(state): State<AppState>,
     caller: Caller,
     ChannelId(id): ChannelId,
+    ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> ApiResult<Response> {
     caller.require(Scope::ChannelsWrite)?;
+    let force = q.force.unwrap_or(false);
     let mut tx = state.pool.begin().await?;
     let current = db::channels::find_for_update(&mut *tx, id)
         .await?
         .filter(|row| caller.can_see(&row.tenant))
         .ok_or_else(ApiError::not_found_channel)?;
-    let row = if matches!(
-        Phase::parse(&current.phase),
-        Phase::Deleting | Phase::Deleted
-    ) {
-        current
-    } else {
-        let row = db::channels::mark_deleting(&mut *tx, id).await?;
-        db::events::insert(
-            &mut *tx,
-            id,
-            &caller.key_name,
-            "delete_requested",
-            json!({}),
-        )
-        .await?;
-        row
+    let row = match Phase::parse(&current.phase) {
+        Phase::Deleted => current,
+        Phase::Deleting if !force => current,
+        _ => {
+            let row = db::channels::mark_deleting(&mut *tx, id, force).await?;
+            let details = json!({ "force": force });
+            db::events::insert(&mut *tx, id, &caller.key_name, "delete_requested", details).await?;
+            row
+        }
     };
+    tx.commit().await?;
+    Ok((StatusCode::ACCEPTED, Json(Channel::from(row))).into_response())
+}
+
+/// Retry a channel now (operator).
+///
+/// A `failed` channel is tried again at once, with a fresh attempt count; any other channel
+/// needing work is made due now.
+#[utoipa::path(
+    post, path = "/v1/channels/{id}/reconcile", tag = "channels",
+    params(("id" = Uuid, Path, description = "Channel id")),
+    security(("bearer" = [])),
+    responses((status = 202, description = "The reconciler will take the channel up at once", body = Channel))
+)]
+async fn reconcile_channel(
+    State(state): State<AppState>,
+    caller: Caller,
+    ChannelId(id): ChannelId,
+) -> ApiResult<Response> {
+    caller.require(Scope::Admin)?;
+    visible_channel(&state, &caller, id).await?;
+    let mut tx = state.pool.begin().await?;
+    let row = db::channels::retry_now(&mut *tx, id).await?;
+    db::events::insert(&mut *tx, id, &caller.key_name, "retry_requested", json!({})).await?;
     tx.commit().await?;
     Ok((StatusCode::ACCEPTED, Json(Channel::from(row))).into_response())
 }

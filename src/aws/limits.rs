@@ -48,6 +48,21 @@ impl Default for RateSettings {
     }
 }
 
+impl RateSettings {
+    /// No client-side limits at all (against a local simulator with its rates lifted).
+    pub fn unlimited() -> Self {
+        RateSettings {
+            ivs_channel_tps: 0.0,
+            ivs_resource_tps: 0.0,
+            ivs_stream_tps: 0.0,
+            ivs_tag_tps: 0.0,
+            ivs_revocation_tps: 0.0,
+            ssm_write_tps: 0.0,
+            ssm_read_tps: 0.0,
+        }
+    }
+}
+
 /// The class of an AWS call, which decides the limiter it waits on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallClass {

@@ -124,7 +124,8 @@ pub async fn update_spec(
     phase: &str,
 ) -> sqlx::Result<ChannelRow> {
     sqlx::query_as(&format!(
-        "update channels set spec = $2, delete_after = $3, generation = generation + 1, phase = $4
+        "update channels set spec = $2, delete_after = $3, generation = generation + 1, phase = $4,
+                attempts = 0, next_attempt_at = now()
          where id = $1 returning {COLUMNS}"
     ))
     .bind(id)
@@ -135,9 +136,30 @@ pub async fn update_spec(
     .await
 }
 
-pub async fn mark_deleting(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<ChannelRow> {
+pub async fn mark_deleting(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    force: bool,
+) -> sqlx::Result<ChannelRow> {
     sqlx::query_as(&format!(
-        "update channels set phase = 'deleting' where id = $1 returning {COLUMNS}"
+        "update channels set phase = 'deleting', delete_force = $2, attempts = 0, next_attempt_at = now()
+         where id = $1 returning {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(force)
+    .fetch_one(db)
+    .await
+}
+
+/// An operator's retry: the row is due now, with a fresh attempt count.
+pub async fn retry_now(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<ChannelRow> {
+    sqlx::query_as(&format!(
+        "update channels
+            set attempts = 0, next_attempt_at = now(),
+                phase = case when phase <> 'failed' then phase
+                             when outputs->>'channel_arn' is not null then 'updating'
+                             else 'pending' end
+          where id = $1 returning {COLUMNS}"
     ))
     .bind(id)
     .fetch_one(db)
