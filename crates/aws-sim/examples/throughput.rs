@@ -25,7 +25,14 @@ async fn main() -> anyhow::Result<()> {
             .endpoint_url(running.endpoint())
             .build(),
     );
-    let arn = client.create_channel().name("probe").send().await?.channel.and_then(|c| c.arn).unwrap_or_default();
+    let arn = client
+        .create_channel()
+        .name("probe")
+        .send()
+        .await?
+        .channel
+        .and_then(|c| c.arn)
+        .unwrap_or_default();
     for op in ["CreateChannel", "GetChannel"] {
         let done = Arc::new(AtomicU64::new(0));
         let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -35,7 +42,9 @@ async fn main() -> anyhow::Result<()> {
                 tokio::spawn(async move {
                     while Instant::now() < deadline {
                         let ok = match op {
-                            "CreateChannel" => client.create_channel().name("bench").send().await.is_ok(),
+                            "CreateChannel" => {
+                                client.create_channel().name("bench").send().await.is_ok()
+                            }
                             _ => client.get_channel().arn(&arn).send().await.is_ok(),
                         };
                         if ok {
@@ -49,7 +58,10 @@ async fn main() -> anyhow::Result<()> {
             task.await?;
         }
         let total = done.load(Ordering::Relaxed);
-        println!("{op}: {total} ok in {seconds}s with {concurrency} tasks = {:.0} req/s", total as f64 / seconds as f64);
+        println!(
+            "{op}: {total} ok in {seconds}s with {concurrency} tasks = {:.0} req/s",
+            total as f64 / seconds as f64
+        );
     }
     running.shutdown().await;
     Ok(())

@@ -1,6 +1,13 @@
 //! In-memory Amazon IVS + SSM Parameter Store simulator speaking the real wire protocols (IVS
 //! restJson1, SSM awsJson1.1), so the unmodified AWS SDKs talk to it over HTTP. Embed it with
 //! [`spawn`] (or mount [`Simulator::router`]); run it alone with the `aws-sim` binary.
+//!
+//! Admin hooks (JSON): `GET /_sim/state` (full dump), `POST /_sim/reset`,
+//! `GET|POST|DELETE /_sim/faults` (`{"error_rate":0.1,"error_code":"ServiceUnavailable","latency_ms":50}`),
+//! `POST /_sim/fail-next` (`{"operation":"CreateChannel","count":1,"error":"InternalServerException","mode":"apply_then_fail"}`),
+//! `POST /_sim/rates` (`{"enabled":true,"scale":10}`), `GET /_sim/calls`,
+//! `POST /_sim/broadcast/start` (`{"channelArn":"…","health":"HEALTHY","viewerCount":3}`),
+//! `POST /_sim/broadcast/stop` (`{"channelArn":"…"}`), `GET /_sim/health`.
 
 mod admin;
 mod call;

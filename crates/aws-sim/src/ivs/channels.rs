@@ -47,16 +47,19 @@ pub fn create(state: &mut State, call: &Call) -> OpResult {
     let tags = input.tags.unwrap_or_default();
     validate::ivs_tags(&tags)?;
     channel.tags = tags;
-    let in_region = state
-        .data
-        .channels
-        .keys()
-        .filter(|arn| super::in_scope(arn, scope))
-        .count();
-    if in_region >= state.config.quotas.channels {
+    // Counting a region's channels is O(n); the total bounds it, so only count near the quota.
+    let quota = state.config.quotas.channels;
+    let in_region = || {
+        state
+            .data
+            .channels
+            .keys()
+            .filter(|arn| super::in_scope(arn, scope))
+            .count()
+    };
+    if state.data.channels.len() >= quota && in_region() >= quota {
         return Err(ApiError::quota(format!(
-            "Limit of {} channels per region reached",
-            state.config.quotas.channels
+            "Limit of {quota} channels per region reached"
         )));
     }
     let key = StreamKey {
