@@ -87,7 +87,7 @@ where
             service.err().code().map(str::to_owned),
             service.err().message().map(str::to_owned),
         ),
-        other => (None, Some(format!("{}", aws_smithy_error_chain(other)))),
+        other => (None, Some(aws_smithy_error_chain(other))),
     };
     let class = classify(code.as_deref(), status);
     AwsError {
