@@ -259,3 +259,23 @@ async fn a_tenant_bound_key_cannot_declare_for_another_tenant_but_can_for_its_ow
         assert!(reply.status.is_success(), "{op:?}: {}", reply.text);
     }
 }
+
+#[tokio::test]
+async fn only_an_admin_may_ask_for_an_immediate_retry() {
+    let app = TestApp::spawn().await;
+    let id = existing_channel(&app).await;
+    let path = format!("/v1/channels/{id}/reconcile");
+    let writer = app
+        .key(&[Scope::ChannelsRead, Scope::ChannelsWrite], None)
+        .await;
+    let other_tenant_admin = app.key(&[Scope::Admin], Some("globex")).await;
+    let admin = app.admin_key().await;
+
+    let by_writer = app.post(&path, &writer, &json!({})).await;
+    let by_other_tenant = app.post(&path, &other_tenant_admin, &json!({})).await;
+    let by_admin = app.post(&path, &admin, &json!({})).await;
+
+    by_writer.problem(StatusCode::FORBIDDEN);
+    by_other_tenant.problem(StatusCode::NOT_FOUND);
+    assert_eq!(by_admin.status, StatusCode::ACCEPTED, "{}", by_admin.text);
+}

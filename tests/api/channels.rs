@@ -428,3 +428,25 @@ async fn identical_creates_sent_at_once_make_exactly_one_channel() {
     );
     assert_eq!(app.channel_rows("acme", "rush-hour").await, 1);
 }
+
+#[tokio::test]
+async fn deleting_again_with_force_is_recorded_once_more() {
+    let app = TestApp::spawn().await;
+    let key = app.admin_key().await;
+    let created = app.create_channel(&key, &channel("acme", "c1")).await;
+    let path = format!("/v1/channels/{}", id_of(&created));
+    app.delete(&path, &key).await;
+
+    let forced = app.delete(&format!("{path}?force=true"), &key).await;
+
+    assert_eq!(forced.status, StatusCode::ACCEPTED, "{}", forced.text);
+    assert_eq!(forced.json()["status"]["phase"], "deleting");
+    let deletes: Vec<Value> = app
+        .events(&key, &id_of(&created))
+        .await
+        .into_iter()
+        .filter(|e| e["kind"] == "delete_requested")
+        .map(|e| e["details"]["force"].clone())
+        .collect();
+    assert_eq!(deletes, vec![json!(false), json!(true)]);
+}
