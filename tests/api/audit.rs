@@ -59,26 +59,16 @@ async fn the_trail_is_paginated() {
         assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
     }
 
-    let mut pages = Vec::new();
-    let mut query = "limit=2".to_owned();
-    loop {
-        let reply = app
-            .get(&format!("/v1/channels/{id}/events?{query}"), &key)
-            .await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-        let body = reply.json();
-        let kinds: Vec<Value> = body["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .map(|e| json!([e["kind"], e["details"]["generation"]]))
-            .collect();
-        pages.push(kinds);
-        match body["next_cursor"].as_str() {
-            Some(cursor) => query = format!("limit=2&cursor={cursor}"),
-            None => break,
-        }
-    }
+    let pages: Vec<Vec<Value>> = app
+        .pages(&key, &format!("/v1/channels/{id}/events"), "limit=2")
+        .await
+        .iter()
+        .map(|page| {
+            page.iter()
+                .map(|e| json!([e["kind"], e["details"]["generation"]]))
+                .collect()
+        })
+        .collect();
 
     assert_eq!(
         pages,

@@ -131,11 +131,7 @@ async fn the_list_filters_by_tenant_phase_name_prefix_and_deletion() {
         .await;
     let gone = app.create_channel(&key, &channel("acme", "yoga-4")).await;
     // Only the reconciler finishes a deletion; stand in for it.
-    sqlx::query("update channels set phase = 'deleted', deleted_at = now() where id = $1::uuid")
-        .bind(id_of(&gone))
-        .execute(&app.pool)
-        .await
-        .expect("mark a channel deleted");
+    app.mark_deleted(&id_of(&gone)).await;
 
     let cases: [(&str, &[&str]); 8] = [
         (
@@ -389,11 +385,7 @@ async fn a_deleted_channel_frees_its_name_for_a_new_one() {
     let app = TestApp::spawn().await;
     let key = app.admin_key().await;
     let old = app.create_channel(&key, &channel("acme", "c1")).await;
-    sqlx::query("update channels set phase = 'deleted', deleted_at = now() where id = $1::uuid")
-        .bind(id_of(&old))
-        .execute(&app.pool)
-        .await
-        .expect("mark a channel deleted");
+    app.mark_deleted(&id_of(&old)).await;
 
     let new = app.create_channel(&key, &channel("acme", "c1")).await;
 

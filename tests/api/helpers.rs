@@ -160,6 +160,33 @@ impl TestApp {
             .unwrap_or_default()
     }
 
+    /// Follows `next_cursor` from `path?query` to the end; returns each page's items.
+    pub async fn pages(&self, key: &str, path: &str, query: &str) -> Vec<Vec<Value>> {
+        let mut pages = Vec::new();
+        let mut url = format!("{path}?{query}");
+        loop {
+            let reply = self.get(&url, key).await;
+            assert_eq!(reply.status, StatusCode::OK, "{url}: {}", reply.text);
+            let body = reply.json();
+            pages.push(body["items"].as_array().cloned().expect("items"));
+            match body["next_cursor"].as_str() {
+                Some(cursor) => url = format!("{path}?{query}&cursor={cursor}"),
+                None => return pages,
+            }
+        }
+    }
+
+    /// Marks a channel deleted, as the reconciler does once IVS has let go of it.
+    pub async fn mark_deleted(&self, id: &str) {
+        sqlx::query(
+            "update channels set phase = 'deleted', deleted_at = now() where id = $1::uuid",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .expect("mark a channel deleted");
+    }
+
     /// How many channel rows the database holds for (tenant, name), deleted ones included.
     pub async fn channel_rows(&self, tenant: &str, name: &str) -> i64 {
         sqlx::query_scalar("select count(*) from channels where tenant = $1 and name = $2")

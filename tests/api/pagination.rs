@@ -90,20 +90,13 @@ async fn a_filtered_walk_returns_only_matching_rows_on_every_page() {
             .await;
     }
 
-    let mut tenants = Vec::new();
-    let mut query = "tenant=globex&limit=3".to_owned();
-    loop {
-        let reply = app.get(&format!("/v1/channels?{query}"), &key).await;
-        let body = reply.json();
-        for item in body["items"].as_array().expect("items") {
-            tenants.push(item["tenant"].clone());
-        }
-        match body["next_cursor"].as_str() {
-            Some(c) => query = format!("tenant=globex&limit=3&cursor={c}"),
-            None => break,
-        }
-    }
+    let pages = app
+        .pages(&key, "/v1/channels", "tenant=globex&limit=3")
+        .await;
 
+    let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![3, 3, 1]);
+    let tenants: Vec<Value> = pages.concat().iter().map(|c| c["tenant"].clone()).collect();
     assert_eq!(tenants, vec![Value::from("globex"); 7]);
 }
 
