@@ -355,9 +355,16 @@ async fn list_channels(
         .as_deref()
         .map(|c| decode_cursor(c).and_then(|b| Uuid::from_slice(&b).map_err(|_| bad_cursor())))
         .transpose()?;
-    if let (Some(own), Some(asked)) = (caller.tenant.as_deref(), q.tenant.as_deref())
-        && own != asked
-    {
+    let other_tenant = matches!(
+        (caller.tenant.as_deref(), q.tenant.as_deref()),
+        (Some(own), Some(asked)) if own != asked
+    );
+    // No tenant or name holds a NUL character, and Postgres refuses one in a text parameter.
+    let nul = [&q.tenant, &q.name_prefix]
+        .into_iter()
+        .flatten()
+        .any(|s| s.contains('\0'));
+    if other_tenant || nul {
         return Ok(Json(ChannelPage {
             items: vec![],
             next_cursor: None,

@@ -346,3 +346,59 @@ async fn no_error_response_is_plain_text() {
         assert!(body["detail"].is_string() || body["title"].is_string());
     }
 }
+
+#[tokio::test]
+async fn nul_characters_and_deep_nesting_are_refused_without_a_500() {
+    let app = TestApp::spawn().await;
+    let key = app.admin_key().await;
+    let created = app.create_channel(&key, &channel("acme", "c1")).await;
+    let path = format!("/v1/channels/{}", id_of(&created));
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+
+    let replies = [
+        app.get("/v1/channels?name_prefix=%00", &key).await,
+        app.get("/v1/channels?tenant=a%00b", &key).await,
+        app.post(
+            "/v1/channels",
+            &key,
+            &json!({"tenant": "acme", "name": "c\u{0}"}),
+        )
+        .await,
+        app.post(
+            "/v1/channels",
+            &key,
+            &json!({"tenant": "acme", "name": "c2", "tags": {"team": "a\u{0}"}}),
+        )
+        .await,
+        app.patch(&path, &key, &json!({"tags": {"k\u{0}": "v"}}))
+            .await,
+        raw(
+            &app,
+            &key,
+            Method::POST,
+            "/v1/channels",
+            Some("application/json"),
+            deep,
+        )
+        .await,
+    ];
+
+    for (i, reply) in replies.iter().enumerate() {
+        assert!(
+            reply.status.is_client_error() || reply.status.is_success(),
+            "request {i}: {}: {}",
+            reply.status,
+            reply.text
+        );
+        if !reply.status.is_success() {
+            reply.problem(reply.status);
+        }
+    }
+    for filtered in &replies[..2] {
+        assert_eq!(
+            filtered.json()["items"],
+            json!([]),
+            "no channel name holds a NUL"
+        );
+    }
+}
