@@ -442,3 +442,27 @@ async fn deleting_again_with_force_is_recorded_once_more() {
         .collect();
     assert_eq!(deletes, vec![json!(false), json!(true)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_creates_with_different_specs_make_one_channel_and_409s_naming_it() {
+    let app = TestApp::spawn().await;
+    let key = app.admin_key().await;
+    let requests: Vec<Value> = (0..10)
+        .map(|i| json!({"tenant": "acme", "name": "contested", "tags": {"attempt": i.to_string()}}))
+        .collect();
+
+    let replies =
+        futures::future::join_all(requests.iter().map(|r| app.post("/v1/channels", &key, r))).await;
+
+    let winners: Vec<Value> = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::ACCEPTED)
+        .map(|r| r.json())
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one request creates the channel");
+    for reply in replies.iter().filter(|r| r.status != StatusCode::ACCEPTED) {
+        let problem = reply.problem(StatusCode::CONFLICT);
+        assert_eq!(problem["channel_id"], winners[0]["id"]);
+    }
+    assert_eq!(app.channel_rows("acme", "contested").await, 1);
+}
