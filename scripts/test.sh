@@ -31,12 +31,18 @@ if ! pg_isready -q -h 127.0.0.1; then
 fi
 pg_isready -h 127.0.0.1 || fail "Postgres does not accept connections on 127.0.0.1:5432 (set TEST_DATABASE_URL to use another server)"
 
-leftovers="$(psql "$TEST_DATABASE_URL" -Atc "select datname from pg_database where datname like 'ivsp\_test\_%'")" \
+# Test databases of earlier runs. Those with open connections belong to a run in progress (another
+# terminal, another engineer on the same server) and are left alone.
+leftovers="$(psql "$TEST_DATABASE_URL" -Atc "
+    select datname from pg_database d
+    where datname like 'ivsp\_test\_%'
+      and not exists (select 1 from pg_stat_activity a where a.datname = d.datname)")" \
     || fail "cannot connect to $TEST_DATABASE_URL"
 if [ -n "$leftovers" ]; then
     echo "dropping $(wc -l <<<"$leftovers") test database(s) left by earlier runs"
     while read -r db; do
-        psql "$TEST_DATABASE_URL" -qc "drop database if exists \"$db\" with (force)" >/dev/null
+        psql "$TEST_DATABASE_URL" -qc "drop database if exists \"$db\"" >/dev/null 2>&1 \
+            || echo "  $db is in use again; left alone"
     done <<<"$leftovers"
 fi
 
