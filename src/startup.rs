@@ -9,7 +9,8 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, StatusCode, header};
-use axum::middleware::map_response;
+use axum::middleware::{Next, from_fn, map_response};
+use axum::response::{IntoResponse, Response};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -58,6 +59,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
+        .layer(from_fn(run_to_completion))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(
@@ -86,6 +88,22 @@ pub fn app(state: AppState) -> Router {
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
         ]))
+}
+
+/// Runs each request on a task of its own, so it finishes even when the client disconnects or
+/// the timeout answers first. A handler dropped in the middle of `pool.begin()` would return its
+/// connection to the pool inside an open transaction (sqlx 0.8's `begin` is not cancel-safe on
+/// Postgres), where later statements, the reconciler's too, would run and hold their locks.
+/// A panic in the task becomes a 500 problem, as the panic layer would make it.
+async fn run_to_completion(request: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    // In the request's span, so the task's log lines keep the request id.
+    match tokio::spawn(next.run(request).in_current_span()).await {
+        Ok(response) => response,
+        Err(error) => {
+            ApiError::Internal(anyhow::anyhow!("request task failed: {error}")).into_response()
+        }
+    }
 }
 
 /// A bound, not yet running, server.
