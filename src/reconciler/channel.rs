@@ -32,13 +32,12 @@ fn ivs_name<T: Serialize>(value: &T) -> String {
 }
 
 /// Every tag the channel must carry: the seed's, the tenant, the identity tag, the caller's.
-pub fn desired_tags(row: &Claimed) -> HashMap<String, String> {
-    let spec = &row.spec.0;
+pub fn desired_tags(id: uuid::Uuid, spec: &ChannelSpec) -> HashMap<String, String> {
     let mut tags: HashMap<String, String> = spec.tags.clone().into_iter().collect();
     tags.insert("Name".into(), spec.name.clone());
     tags.insert("ManagedBy".into(), "ivs-provisioner".into());
     tags.insert("Tenant".into(), spec.tenant.clone());
-    tags.insert(IDENTITY_TAG.into(), row.id.to_string());
+    tags.insert(IDENTITY_TAG.into(), id.to_string());
     tags
 }
 
@@ -118,7 +117,13 @@ async fn provision(ctx: &Ctx, row: &Claimed) -> Result<(), StepError> {
         )
         .await?;
     }
-    sync_tags(ctx, &arn, channel.tags(), &desired_tags(row)).await?;
+    sync_tags(
+        ctx,
+        &arn,
+        channel.tags(),
+        &desired_tags(row.id, &row.spec.0),
+    )
+    .await?;
 
     let stream_key = match created_key {
         Some(key) => key,
@@ -297,7 +302,7 @@ async fn create_channel(
                 .map(|p| TranscodePreset::from(ivs_name(&p).as_str())),
         )
         .set_recording_configuration_arn(recording_arn.map(str::to_owned))
-        .set_tags(Some(desired_tags(row)))
+        .set_tags(Some(desired_tags(row.id, &row.spec.0)))
         .customize()
         .config_override(aws_sdk_ivs::config::Config::builder().retry_config(no_retry()))
         .send()
@@ -320,7 +325,8 @@ async fn create_channel(
     Ok((channel, key))
 }
 
-fn needs_update(channel: &Channel, spec: &ChannelSpec, recording_arn: Option<&str>) -> bool {
+/// Whether the IVS channel differs from the spec in anything UpdateChannel sets.
+pub fn needs_update(channel: &Channel, spec: &ChannelSpec, recording_arn: Option<&str>) -> bool {
     let want_preset = spec.preset.map(|p| ivs_name(&p));
     let have_preset = channel
         .preset()
