@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 struct World {
     pool: PgPool,
+    database_url: String,
     sim: RunningSim,
     ctx: Ctx,
 }
@@ -36,10 +37,11 @@ fn settings() -> Settings {
         max_backoff: Duration::from_secs(2),
         failed_retry: Duration::from_secs(3600),
         recording_wait: Duration::from_secs(5),
+        drift_interval: Duration::ZERO,
     }
 }
 
-async fn fresh_database() -> PgPool {
+async fn fresh_database() -> (PgPool, String) {
     let server = std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let admin = PgPool::connect(&server)
@@ -53,16 +55,16 @@ async fn fresh_database() -> PgPool {
     let url = format!("{}/{name}", server.rsplit_once('/').unwrap().0);
     let pool = PgPool::connect(&url).await.unwrap();
     db::migrate(&pool).await.unwrap();
-    pool
+    (pool, url)
 }
 
 impl World {
     async fn new() -> World {
-        let pool = fresh_database().await;
+        let (pool, database_url) = fresh_database().await;
         let sim = aws_sim::spawn(SimConfig::for_tests()).await.unwrap();
         let aws = Aws::for_local_endpoint(&sim.endpoint(), REGION, &unlimited()).await;
         let ctx = Ctx::new(pool.clone(), aws, settings());
-        World { pool, sim, ctx }
+        World { pool, database_url, sim, ctx }
     }
 
     /// Declares a channel the way the API does (validated spec, row, event).
@@ -107,6 +109,10 @@ impl World {
                 .unwrap();
         }
         panic!("the reconciler did not settle");
+    }
+
+    async fn channel_arn(&self, id: Uuid) -> String {
+        self.row(id).await.outputs.0["channel_arn"].as_str().unwrap().to_owned()
     }
 
     fn dump(&self) -> Value {
@@ -414,12 +420,13 @@ async fn a_create_whose_response_is_lost_is_adopted_not_repeated() {
 }
 
 #[tokio::test]
-async fn with_injected_server_errors_one_hundred_channels_all_become_ready() {
+async fn with_throttling_and_server_errors_injected_one_hundred_channels_all_become_ready() {
     let w = World::new().await;
     w.sim.simulator.set_faults(FaultSettings {
-        error_rate: 0.25,
+        throttle_rate: 0.20,
+        error_rate: 0.05,
         error_code: "InternalServerException".into(),
-        latency_ms: 0,
+        ..FaultSettings::default()
     });
     let mut ids = Vec::new();
     for i in 0..100 {
@@ -432,6 +439,11 @@ async fn with_injected_server_errors_one_hundred_channels_all_become_ready() {
         .await
         .unwrap();
     assert_eq!(failed, 0);
+    let failures: i64 = sqlx::query_scalar("select count(*) from channel_events where kind = 'failed'")
+        .fetch_one(&w.pool)
+        .await
+        .unwrap();
+    assert_eq!(failures, 0, "throttling and 5xx are retried, never shown as a failure");
     w.assert_no_duplicates_or_orphans().await;
 }
 
@@ -464,4 +476,113 @@ async fn two_workers_never_act_on_the_same_row() {
     assert_eq!(creates.len(), 30);
     assert!(creates.values().all(|n| *n == 1), "{creates:?}");
     w.assert_no_duplicates_or_orphans().await;
+}
+
+#[tokio::test]
+async fn the_drift_sweep_repairs_changes_recreates_deletions_and_reports_orphans() {
+    let w = World::new().await;
+    let deleted = w.declare(json!({"tenant": "d", "name": "gone"})).await;
+    let changed = w.declare(json!({"tenant": "d", "name": "changed", "tags": {"Team": "a"}})).await;
+    let untouched = w.declare(json!({"tenant": "d", "name": "fine"})).await;
+    w.settle().await;
+    let (gone_arn, changed_arn) = (w.channel_arn(deleted).await, w.channel_arn(changed).await);
+    let ivs = &w.ctx.aws.ivs;
+    ivs.delete_channel().arn(&gone_arn).send().await.unwrap();
+    ivs.update_channel().arn(&changed_arn).latency_mode("NORMAL".into()).send().await.unwrap();
+    ivs.untag_resource().resource_arn(&changed_arn).tag_keys("Team").send().await.unwrap();
+    let stray = Uuid::new_v4().to_string();
+    ivs.create_channel().name("stray").tags(IDENTITY, &stray).tags("ManagedBy", "ivs-provisioner").send().await.unwrap();
+
+    let report = reconciler::drift::sweep(&w.ctx).await.unwrap();
+
+    let mut kinds: Vec<(&str, Option<Uuid>)> = report.findings.iter().map(|f| (f.kind, f.channel_id)).collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        vec![("changed_out_of_band", Some(changed)), ("deleted_out_of_band", Some(deleted)), ("orphan", None)]
+    );
+    assert_eq!(report.channels_checked, 3);
+    assert_eq!(w.phase(untouched).await, "ready");
+    assert_eq!(w.phase(deleted).await, "updating");
+
+    w.settle().await;
+
+    assert_ne!(w.channel_arn(deleted).await, gone_arn, "recreated with a new ARN");
+    let dump = w.dump();
+    let repaired = dump["channels"].as_array().unwrap().iter().find(|c| c["arn"] == changed_arn.as_str()).unwrap();
+    assert_eq!(repaired["latencyMode"], "LOW");
+    assert_eq!(repaired["tags"]["Team"], "a");
+    for id in [deleted, changed] {
+        let kinds: Vec<String> = sqlx::query_scalar("select kind from channel_events where channel_id = $1 order by id")
+            .bind(id)
+            .fetch_all(&w.pool)
+            .await
+            .unwrap();
+        assert!(kinds.contains(&"drift_detected".to_owned()), "{kinds:?}");
+    }
+    let findings: i64 = sqlx::query_scalar("select count(*) from drift_findings").fetch_one(&w.pool).await.unwrap();
+    assert_eq!(findings, 3);
+    let again = reconciler::drift::sweep(&w.ctx).await.unwrap();
+    assert_eq!(again.findings.len(), 1, "only the orphan remains: {:?}", again.findings);
+}
+
+const IDENTITY: &str = "ivs-provisioner:id";
+
+/// Starts `ivs-provisioner worker` as a child process against this world's database and simulator.
+fn spawn_worker(w: &World) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ivs-provisioner"))
+        .arg("worker")
+        .env("DATABASE_URL", &w.database_url)
+        .env("AWS_ENDPOINT_URL", w.sim.endpoint())
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("RECONCILER_POLL_SECS", "1")
+        .env("DRIFT_SWEEP_SECS", "0")
+        .env("RUST_LOG", "warn")
+        .envs(["IVS_CHANNEL_TPS", "IVS_RESOURCE_TPS", "IVS_STREAM_TPS", "IVS_TAG_TPS", "SSM_WRITE_TPS", "SSM_READ_TPS"].map(|k| (k, "0")))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start the worker binary")
+}
+
+#[tokio::test]
+async fn killing_worker_processes_at_random_moments_never_duplicates_or_orphans_a_channel() {
+    use rand::Rng;
+    let w = World::new().await;
+    // Every AWS call takes a while, so kills land in the middle of reconciles.
+    w.sim.simulator.set_faults(FaultSettings { latency_ms: 25, ..FaultSettings::default() });
+    for i in 0..20 {
+        w.declare(json!({"tenant": "kill", "name": format!("c-{i}"), "recording": {"s3_bucket_name": format!("kill-{}", i % 3)}, "tags": {"n": i.to_string()}}))
+            .await;
+    }
+    let mut kills_mid_work = 0;
+    for _ in 0..12 {
+        let mut worker = spawn_worker(&w);
+        let lifetime = rand::thread_rng().gen_range(150..700);
+        tokio::time::sleep(Duration::from_millis(lifetime)).await;
+        worker.kill().expect("SIGKILL the worker");
+        worker.wait().unwrap();
+        // The dead worker's leases would expire by themselves; make that happen now.
+        let orphaned = sqlx::query("update channels set lease_expires_at = now(), next_attempt_at = now() where lease_token is not null")
+            .execute(&w.pool)
+            .await
+            .unwrap()
+            .rows_affected();
+        kills_mid_work += usize::from(orphaned > 0);
+        let waiting: i64 = sqlx::query_scalar("select count(*) from channels where phase <> 'ready'").fetch_one(&w.pool).await.unwrap();
+        if waiting == 0 {
+            break;
+        }
+    }
+    w.sim.simulator.clear_faults();
+    sqlx::query("update channels set lease_token = null, lease_expires_at = null").execute(&w.pool).await.unwrap();
+    w.settle().await;
+
+    assert!(kills_mid_work > 0, "at least one worker was killed while holding a lease");
+    let not_ready: i64 = sqlx::query_scalar("select count(*) from channels where phase <> 'ready'").fetch_one(&w.pool).await.unwrap();
+    assert_eq!(not_ready, 0);
+    w.assert_no_duplicates_or_orphans().await;
+    assert_eq!(w.dump()["recordingConfigurations"].as_array().unwrap().len(), 3, "one shared configuration per settings tuple");
 }

@@ -2,6 +2,7 @@
 //! (utoipa-axum), so routes and document cannot drift apart.
 
 pub mod channels;
+pub mod drift;
 pub mod extract;
 pub mod health;
 pub mod openapi;
@@ -17,6 +18,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(health::router())
         .merge(channels::router())
+        .merge(drift::router())
         .split_for_parts();
     openapi::add_problem_responses(&mut doc);
     (router, doc)

@@ -20,6 +20,7 @@ use crate::error::PROBLEM_JSON;
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     tags(
         (name = "channels", description = "Declare, read, change and delete channels"),
+        (name = "operations", description = "Operator views: drift between the service and IVS"),
         (name = "health", description = "Probes"),
     )
 )]

@@ -4,6 +4,7 @@
 
 pub mod channel;
 pub mod claims;
+pub mod drift;
 pub mod publish;
 pub mod shared;
 pub mod step;
@@ -45,6 +46,9 @@ pub struct ReconcilerArgs {
     /// `POST /v1/channels/{id}/reconcile` retries at once).
     #[arg(long, env = "RECONCILER_FAILED_RETRY_SECS", default_value_t = 3600)]
     pub reconciler_failed_retry_secs: u64,
+    /// Seconds between drift sweeps (BatchGetChannel against every ready channel; 0 = off).
+    #[arg(long, env = "DRIFT_SWEEP_SECS", default_value_t = 300)]
+    pub drift_sweep_secs: u64,
     /// Seconds to wait for a new recording configuration to become ACTIVE within one attempt.
     #[arg(long, env = "RECORDING_ACTIVE_WAIT_SECS", default_value_t = 30)]
     pub recording_active_wait_secs: u64,
@@ -62,6 +66,7 @@ pub struct Settings {
     pub max_backoff: Duration,
     pub failed_retry: Duration,
     pub recording_wait: Duration,
+    pub drift_interval: Duration,
 }
 
 impl From<&ReconcilerArgs> for Settings {
@@ -74,6 +79,7 @@ impl From<&ReconcilerArgs> for Settings {
             max_backoff: Duration::from_secs(a.reconciler_max_backoff_secs.max(1)),
             failed_retry: Duration::from_secs(a.reconciler_failed_retry_secs),
             recording_wait: Duration::from_secs(a.recording_active_wait_secs),
+            drift_interval: Duration::from_secs(a.drift_sweep_secs),
         }
     }
 }
@@ -130,6 +136,7 @@ pub async fn run_once(ctx: &Ctx) -> anyhow::Result<usize> {
 pub async fn run(ctx: Ctx, stop: CancellationToken) {
     let wake = Arc::new(Notify::new());
     tokio::spawn(listen(ctx.pool.clone(), wake.clone(), stop.clone()));
+    tokio::spawn(drift::run_periodically(ctx.clone(), ctx.settings.drift_interval, stop.clone()));
     let slots = Arc::new(Semaphore::new(ctx.settings.concurrency));
     tracing::info!(worker = %ctx.worker_id, concurrency = ctx.settings.concurrency, "reconciler started");
     while !stop.is_cancelled() {

@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod channels;
+mod drift;
 mod cli;
 mod health;
 mod helpers;

@@ -27,6 +27,14 @@ pub struct FaultSettings {
         default_value = ""
     )]
     pub error_code: String,
+    /// Fraction (0.0–1.0) of calls answered with a ThrottlingException, on top of `error_rate`
+    /// (so throttling and server errors can be injected together).
+    #[arg(
+        long = "sim-throttle-rate",
+        env = "AWS_SIM_THROTTLE_RATE",
+        default_value_t = 0.0
+    )]
+    pub throttle_rate: f64,
     /// Latency added to every call, in milliseconds.
     #[arg(
         long = "sim-latency-ms",
@@ -41,9 +49,13 @@ impl FaultSettings {
         Duration::from_millis(self.latency_ms)
     }
 
-    /// Rolls the dice for a random error.
+    /// Rolls the dice for a random error: throttling first, then a server error.
     pub fn random_error(&self) -> Option<ApiError> {
-        if self.error_rate <= 0.0 || rand::random::<f64>() >= self.error_rate {
+        let roll = rand::random::<f64>();
+        if roll < self.throttle_rate {
+            return Some(ApiError::new("ThrottlingException", "Rate exceeded (injected)"));
+        }
+        if self.error_rate <= 0.0 || roll >= self.throttle_rate + self.error_rate {
             return None;
         }
         let code = if self.error_code.is_empty() {

@@ -104,7 +104,7 @@ async fn random_errors_and_latency() {
     sim.sim().set_faults(FaultSettings {
         error_rate: 1.0,
         error_code: "ServiceUnavailable".into(),
-        latency_ms: 0,
+        ..FaultSettings::default()
     });
     let err = no_retry.list_channels().send().await.unwrap_err();
     assert_eq!(
@@ -136,6 +136,34 @@ async fn random_errors_and_latency() {
     assert!(started.elapsed() >= Duration::from_millis(150));
     sim.sim().clear_faults();
     no_retry.list_channels().send().await.unwrap();
+}
+
+#[tokio::test]
+async fn random_throttling_is_injected_beside_server_errors() {
+    let sim = Sim::for_tests().await;
+    let no_retry = common::ivs_client(&sim.endpoint(), RetryConfig::disabled());
+    sim.sim().set_faults(FaultSettings {
+        throttle_rate: 1.0,
+        ..FaultSettings::default()
+    });
+    let err = no_retry.list_channels().send().await.unwrap_err();
+    assert_eq!(
+        (code(&err).as_deref(), status(&err)),
+        (Some("ThrottlingException"), Some(429))
+    );
+    sim.sim().set_faults(FaultSettings {
+        throttle_rate: 0.5,
+        error_rate: 0.5,
+        ..FaultSettings::default()
+    });
+    let mut codes = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        if let Err(err) = no_retry.list_channels().send().await {
+            codes.insert(code(&err).unwrap_or_default());
+        }
+    }
+    assert!(codes.contains("ThrottlingException") && codes.contains("InternalServerException"), "{codes:?}");
+    sim.sim().clear_faults();
 }
 
 #[tokio::test]
