@@ -46,6 +46,17 @@ if [ -n "$leftovers" ]; then
     done <<<"$leftovers"
 fi
 
+section "docker compose config"
+# Validates docker-compose.yml (syntax, profiles, depends_on conditions) when the compose plugin
+# is installed. Nothing is built or started: these machines run no container engine.
+if docker compose version >/dev/null 2>&1; then
+    docker compose --profile sim config -q \
+        || fail "docker-compose.yml is invalid (docker compose --profile sim config)"
+    echo "docker-compose.yml is valid (docker compose config, default services and profile sim)"
+else
+    echo "skipped: the docker compose plugin is not installed (\`docker compose version\` failed), so docker-compose.yml was not validated"
+fi
+
 section "Python virtualenv (.venv, for the simulator's moto tests)"
 requirements=scripts/requirements-test.txt
 wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"
