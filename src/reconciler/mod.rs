@@ -164,9 +164,11 @@ pub async fn run(ctx: Ctx, stop: CancellationToken) {
             });
         }
         if !busy {
+            // Sleep until a notification, the next retry falling due, or the poll interval.
+            let nap = until_next_due(&ctx.pool).await.unwrap_or(ctx.settings.poll).min(ctx.settings.poll);
             tokio::select! {
                 () = wake.notified() => {}
-                () = tokio::time::sleep(ctx.settings.poll) => {}
+                () = tokio::time::sleep(nap) => {}
                 () = stop.cancelled() => {}
             }
         }
@@ -174,6 +176,19 @@ pub async fn run(ctx: Ctx, stop: CancellationToken) {
     // Let in-flight reconciles finish their current step.
     let _ = slots.acquire_many(ctx.settings.concurrency as u32).await;
     tracing::info!("reconciler stopped");
+}
+
+/// How long until the earliest deferred or backed-off row falls due (none: `None`).
+async fn until_next_due(pool: &PgPool) -> Option<Duration> {
+    let seconds: Option<f64> = sqlx::query_scalar(
+        "select extract(epoch from min(next_attempt_at) - now())::float8 from channels
+          where phase in ('pending', 'provisioning', 'updating', 'deleting') and lease_token is null",
+    )
+    .fetch_one(pool)
+    .await
+    .ok()
+    .flatten();
+    seconds.map(|s| Duration::from_secs_f64(s.max(0.01)))
 }
 
 /// Forwards `NOTIFY channel_work` to the loop; polling covers any gap while reconnecting.

@@ -61,7 +61,7 @@ async fn with_lock<T>(
     let Some(lock) = AdvisoryLock::try_acquire(pool, key).await? else {
         return Err(StepError::defer(
             format!("another worker is preparing {key}"),
-            Duration::from_secs(1),
+            Duration::from_millis(250),
         ));
     };
     let result = work.await;
