@@ -64,7 +64,12 @@ impl World {
         let sim = aws_sim::spawn(SimConfig::for_tests()).await.unwrap();
         let aws = Aws::for_local_endpoint(&sim.endpoint(), REGION, &unlimited()).await;
         let ctx = Ctx::new(pool.clone(), aws, settings());
-        World { pool, database_url, sim, ctx }
+        World {
+            pool,
+            database_url,
+            sim,
+            ctx,
+        }
     }
 
     /// Declares a channel the way the API does (validated spec, row, event).
@@ -112,7 +117,10 @@ impl World {
     }
 
     async fn channel_arn(&self, id: Uuid) -> String {
-        self.row(id).await.outputs.0["channel_arn"].as_str().unwrap().to_owned()
+        self.row(id).await.outputs.0["channel_arn"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     fn dump(&self) -> Value {
@@ -439,11 +447,15 @@ async fn with_throttling_and_server_errors_injected_one_hundred_channels_all_bec
         .await
         .unwrap();
     assert_eq!(failed, 0);
-    let failures: i64 = sqlx::query_scalar("select count(*) from channel_events where kind = 'failed'")
-        .fetch_one(&w.pool)
-        .await
-        .unwrap();
-    assert_eq!(failures, 0, "throttling and 5xx are retried, never shown as a failure");
+    let failures: i64 =
+        sqlx::query_scalar("select count(*) from channel_events where kind = 'failed'")
+            .fetch_one(&w.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        failures, 0,
+        "throttling and 5xx are retried, never shown as a failure"
+    );
     w.assert_no_duplicates_or_orphans().await;
 }
 
@@ -482,24 +494,50 @@ async fn two_workers_never_act_on_the_same_row() {
 async fn the_drift_sweep_repairs_changes_recreates_deletions_and_reports_orphans() {
     let w = World::new().await;
     let deleted = w.declare(json!({"tenant": "d", "name": "gone"})).await;
-    let changed = w.declare(json!({"tenant": "d", "name": "changed", "tags": {"Team": "a"}})).await;
+    let changed = w
+        .declare(json!({"tenant": "d", "name": "changed", "tags": {"Team": "a"}}))
+        .await;
     let untouched = w.declare(json!({"tenant": "d", "name": "fine"})).await;
     w.settle().await;
     let (gone_arn, changed_arn) = (w.channel_arn(deleted).await, w.channel_arn(changed).await);
     let ivs = &w.ctx.aws.ivs;
     ivs.delete_channel().arn(&gone_arn).send().await.unwrap();
-    ivs.update_channel().arn(&changed_arn).latency_mode("NORMAL".into()).send().await.unwrap();
-    ivs.untag_resource().resource_arn(&changed_arn).tag_keys("Team").send().await.unwrap();
+    ivs.update_channel()
+        .arn(&changed_arn)
+        .latency_mode("NORMAL".into())
+        .send()
+        .await
+        .unwrap();
+    ivs.untag_resource()
+        .resource_arn(&changed_arn)
+        .tag_keys("Team")
+        .send()
+        .await
+        .unwrap();
     let stray = Uuid::new_v4().to_string();
-    ivs.create_channel().name("stray").tags(IDENTITY, &stray).tags("ManagedBy", "ivs-provisioner").send().await.unwrap();
+    ivs.create_channel()
+        .name("stray")
+        .tags(IDENTITY, &stray)
+        .tags("ManagedBy", "ivs-provisioner")
+        .send()
+        .await
+        .unwrap();
 
     let report = reconciler::drift::sweep(&w.ctx).await.unwrap();
 
-    let mut kinds: Vec<(&str, Option<Uuid>)> = report.findings.iter().map(|f| (f.kind, f.channel_id)).collect();
+    let mut kinds: Vec<(&str, Option<Uuid>)> = report
+        .findings
+        .iter()
+        .map(|f| (f.kind, f.channel_id))
+        .collect();
     kinds.sort();
     assert_eq!(
         kinds,
-        vec![("changed_out_of_band", Some(changed)), ("deleted_out_of_band", Some(deleted)), ("orphan", None)]
+        vec![
+            ("changed_out_of_band", Some(changed)),
+            ("deleted_out_of_band", Some(deleted)),
+            ("orphan", None)
+        ]
     );
     assert_eq!(report.channels_checked, 3);
     assert_eq!(w.phase(untouched).await, "ready");
@@ -507,23 +545,41 @@ async fn the_drift_sweep_repairs_changes_recreates_deletions_and_reports_orphans
 
     w.settle().await;
 
-    assert_ne!(w.channel_arn(deleted).await, gone_arn, "recreated with a new ARN");
+    assert_ne!(
+        w.channel_arn(deleted).await,
+        gone_arn,
+        "recreated with a new ARN"
+    );
     let dump = w.dump();
-    let repaired = dump["channels"].as_array().unwrap().iter().find(|c| c["arn"] == changed_arn.as_str()).unwrap();
+    let repaired = dump["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["arn"] == changed_arn.as_str())
+        .unwrap();
     assert_eq!(repaired["latencyMode"], "LOW");
     assert_eq!(repaired["tags"]["Team"], "a");
     for id in [deleted, changed] {
-        let kinds: Vec<String> = sqlx::query_scalar("select kind from channel_events where channel_id = $1 order by id")
-            .bind(id)
-            .fetch_all(&w.pool)
-            .await
-            .unwrap();
+        let kinds: Vec<String> =
+            sqlx::query_scalar("select kind from channel_events where channel_id = $1 order by id")
+                .bind(id)
+                .fetch_all(&w.pool)
+                .await
+                .unwrap();
         assert!(kinds.contains(&"drift_detected".to_owned()), "{kinds:?}");
     }
-    let findings: i64 = sqlx::query_scalar("select count(*) from drift_findings").fetch_one(&w.pool).await.unwrap();
+    let findings: i64 = sqlx::query_scalar("select count(*) from drift_findings")
+        .fetch_one(&w.pool)
+        .await
+        .unwrap();
     assert_eq!(findings, 3);
     let again = reconciler::drift::sweep(&w.ctx).await.unwrap();
-    assert_eq!(again.findings.len(), 1, "only the orphan remains: {:?}", again.findings);
+    assert_eq!(
+        again.findings.len(),
+        1,
+        "only the orphan remains: {:?}",
+        again.findings
+    );
 }
 
 const IDENTITY: &str = "ivs-provisioner:id";
@@ -541,7 +597,17 @@ fn spawn_worker(w: &World) -> std::process::Child {
         .env("RECONCILER_POLL_SECS", "1")
         .env("DRIFT_SWEEP_SECS", "0")
         .env("RUST_LOG", "warn")
-        .envs(["IVS_CHANNEL_TPS", "IVS_RESOURCE_TPS", "IVS_STREAM_TPS", "IVS_TAG_TPS", "SSM_WRITE_TPS", "SSM_READ_TPS"].map(|k| (k, "0")))
+        .envs(
+            [
+                "IVS_CHANNEL_TPS",
+                "IVS_RESOURCE_TPS",
+                "IVS_STREAM_TPS",
+                "IVS_TAG_TPS",
+                "SSM_WRITE_TPS",
+                "SSM_READ_TPS",
+            ]
+            .map(|k| (k, "0")),
+        )
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("start the worker binary")
@@ -552,7 +618,10 @@ async fn killing_worker_processes_at_random_moments_never_duplicates_or_orphans_
     use rand::Rng;
     let w = World::new().await;
     // Every AWS call takes a while, so kills land in the middle of reconciles.
-    w.sim.simulator.set_faults(FaultSettings { latency_ms: 25, ..FaultSettings::default() });
+    w.sim.simulator.set_faults(FaultSettings {
+        latency_ms: 25,
+        ..FaultSettings::default()
+    });
     for i in 0..20 {
         w.declare(json!({"tenant": "kill", "name": format!("c-{i}"), "recording": {"s3_bucket_name": format!("kill-{}", i % 3)}, "tags": {"n": i.to_string()}}))
             .await;
@@ -571,18 +640,38 @@ async fn killing_worker_processes_at_random_moments_never_duplicates_or_orphans_
             .unwrap()
             .rows_affected();
         kills_mid_work += usize::from(orphaned > 0);
-        let waiting: i64 = sqlx::query_scalar("select count(*) from channels where phase <> 'ready'").fetch_one(&w.pool).await.unwrap();
+        let waiting: i64 =
+            sqlx::query_scalar("select count(*) from channels where phase <> 'ready'")
+                .fetch_one(&w.pool)
+                .await
+                .unwrap();
         if waiting == 0 {
             break;
         }
     }
     w.sim.simulator.clear_faults();
-    sqlx::query("update channels set lease_token = null, lease_expires_at = null").execute(&w.pool).await.unwrap();
+    sqlx::query("update channels set lease_token = null, lease_expires_at = null")
+        .execute(&w.pool)
+        .await
+        .unwrap();
     w.settle().await;
 
-    assert!(kills_mid_work > 0, "at least one worker was killed while holding a lease");
-    let not_ready: i64 = sqlx::query_scalar("select count(*) from channels where phase <> 'ready'").fetch_one(&w.pool).await.unwrap();
+    assert!(
+        kills_mid_work > 0,
+        "at least one worker was killed while holding a lease"
+    );
+    let not_ready: i64 = sqlx::query_scalar("select count(*) from channels where phase <> 'ready'")
+        .fetch_one(&w.pool)
+        .await
+        .unwrap();
     assert_eq!(not_ready, 0);
     w.assert_no_duplicates_or_orphans().await;
-    assert_eq!(w.dump()["recordingConfigurations"].as_array().unwrap().len(), 3, "one shared configuration per settings tuple");
+    assert_eq!(
+        w.dump()["recordingConfigurations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3,
+        "one shared configuration per settings tuple"
+    );
 }

@@ -72,9 +72,10 @@ pub async fn run_periodically(ctx: Ctx, interval: Duration, stop: CancellationTo
 /// Sweeps unless another replica is sweeping or swept within `interval`.
 pub async fn sweep_if_due(ctx: &Ctx, interval: Duration) -> Result<Option<SweepReport>, StepError> {
     let mut conn = ctx.pool.acquire().await?;
-    let locked: bool = sqlx::query_scalar("select pg_try_advisory_lock(hashtextextended('drift-sweep', 0))")
-        .fetch_one(&mut *conn)
-        .await?;
+    let locked: bool =
+        sqlx::query_scalar("select pg_try_advisory_lock(hashtextextended('drift-sweep', 0))")
+            .fetch_one(&mut *conn)
+            .await?;
     if !locked {
         return Ok(None);
     }
@@ -84,15 +85,24 @@ pub async fn sweep_if_due(ctx: &Ctx, interval: Duration) -> Result<Option<SweepR
     .bind(interval.as_secs_f64() * 0.9)
     .fetch_one(&mut *conn)
     .await?;
-    let result = if recent { Ok(None) } else { sweep(ctx).await.map(Some) };
-    let _ = sqlx::query("select pg_advisory_unlock(hashtextextended('drift-sweep', 0))").execute(&mut *conn).await;
+    let result = if recent {
+        Ok(None)
+    } else {
+        sweep(ctx).await.map(Some)
+    };
+    let _ = sqlx::query("select pg_advisory_unlock(hashtextextended('drift-sweep', 0))")
+        .execute(&mut *conn)
+        .await;
     result
 }
 
 /// One full sweep, recorded in `drift_sweeps` / `drift_findings`.
 pub async fn sweep(ctx: &Ctx) -> Result<SweepReport, StepError> {
     let sweep_id = Uuid::now_v7();
-    sqlx::query("insert into drift_sweeps (id) values ($1)").bind(sweep_id).execute(&ctx.pool).await?;
+    sqlx::query("insert into drift_sweeps (id) values ($1)")
+        .bind(sweep_id)
+        .execute(&ctx.pool)
+        .await?;
     let rows: Vec<ReadyRow> = sqlx::query_as(
         "select id, spec, outputs from channels
           where phase = 'ready' and outputs->>'channel_arn' is not null and lease_token is null
@@ -100,7 +110,10 @@ pub async fn sweep(ctx: &Ctx) -> Result<SweepReport, StepError> {
     )
     .fetch_all(&ctx.pool)
     .await?;
-    let mut report = SweepReport { channels_checked: rows.len(), ..Default::default() };
+    let mut report = SweepReport {
+        channels_checked: rows.len(),
+        ..Default::default()
+    };
     for chunk in rows.chunks(BATCH) {
         report.findings.extend(check_batch(ctx, chunk).await?);
     }
@@ -122,8 +135,16 @@ pub async fn sweep(ctx: &Ctx) -> Result<SweepReport, StepError> {
 }
 
 async fn check_batch(ctx: &Ctx, rows: &[ReadyRow]) -> Result<Vec<Finding>, StepError> {
-    let arn_of = |row: &ReadyRow| row.outputs.0["channel_arn"].as_str().unwrap_or_default().to_owned();
-    ctx.aws.limits.wait("BatchGetChannel", CallClass::IvsChannel).await;
+    let arn_of = |row: &ReadyRow| {
+        row.outputs.0["channel_arn"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    ctx.aws
+        .limits
+        .wait("BatchGetChannel", CallClass::IvsChannel)
+        .await;
     let out = ctx
         .aws
         .ivs
@@ -132,16 +153,28 @@ async fn check_batch(ctx: &Ctx, rows: &[ReadyRow]) -> Result<Vec<Finding>, StepE
         .send()
         .await
         .map_err(|e| from_sdk("BatchGetChannel", e))?;
-    let found: HashMap<&str, &Channel> = out.channels().iter().filter_map(|c| Some((c.arn()?, c))).collect();
+    let found: HashMap<&str, &Channel> = out
+        .channels()
+        .iter()
+        .filter_map(|c| Some((c.arn()?, c)))
+        .collect();
     let mut findings = Vec::new();
     for row in rows {
         let arn = arn_of(row);
         let finding = match found.get(arn.as_str()) {
-            None => Some(("deleted_out_of_band", json!({ "reason": "IVS no longer has this channel" }))),
+            None => Some((
+                "deleted_out_of_band",
+                json!({ "reason": "IVS no longer has this channel" }),
+            )),
             Some(channel) => differences(row, channel).map(|d| ("changed_out_of_band", d)),
         };
         if let Some((kind, details)) = finding {
-            findings.push(Finding { kind, channel_id: Some(row.id), channel_arn: arn, details });
+            findings.push(Finding {
+                kind,
+                channel_id: Some(row.id),
+                channel_arn: arn,
+                details,
+            });
         }
     }
     Ok(findings)
@@ -153,8 +186,10 @@ fn differences(row: &ReadyRow, channel: &Channel) -> Option<Value> {
     let settings_differ = needs_update(channel, &row.spec.0, recording);
     let want = desired_tags(row.id, &row.spec.0);
     let have = channel.tags().cloned().unwrap_or_default();
-    let have: HashMap<String, String> =
-        have.into_iter().filter(|(k, _)| !k.to_ascii_lowercase().starts_with("aws:")).collect();
+    let have: HashMap<String, String> = have
+        .into_iter()
+        .filter(|(k, _)| !k.to_ascii_lowercase().starts_with("aws:"))
+        .collect();
     let tags_differ = have != want;
     (settings_differ || tags_differ).then(|| {
         json!({
@@ -173,17 +208,21 @@ fn differences(row: &ReadyRow, channel: &Channel) -> Option<Value> {
 
 /// IVS channels with the service's identity tag whose row is gone or deleted.
 async fn find_orphans(ctx: &Ctx) -> Result<(Vec<Finding>, usize), StepError> {
-    let live: HashSet<String> = sqlx::query_scalar::<_, Uuid>("select id from channels where deleted_at is null")
-        .fetch_all(&ctx.pool)
-        .await?
-        .into_iter()
-        .map(|id| id.to_string())
-        .collect();
+    let live: HashSet<String> =
+        sqlx::query_scalar::<_, Uuid>("select id from channels where deleted_at is null")
+            .fetch_all(&ctx.pool)
+            .await?
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect();
     let mut orphans = Vec::new();
     let mut seen = 0;
     let mut next: Option<String> = None;
     loop {
-        ctx.aws.limits.wait("ListChannels", CallClass::IvsChannel).await;
+        ctx.aws
+            .limits
+            .wait("ListChannels", CallClass::IvsChannel)
+            .await;
         let page = ctx
             .aws
             .ivs
@@ -195,7 +234,9 @@ async fn find_orphans(ctx: &Ctx) -> Result<(Vec<Finding>, usize), StepError> {
             .map_err(|e| from_sdk("ListChannels", e))?;
         seen += page.channels().len();
         for summary in page.channels() {
-            let Some(id) = summary.tags().and_then(|t| t.get(IDENTITY_TAG)) else { continue };
+            let Some(id) = summary.tags().and_then(|t| t.get(IDENTITY_TAG)) else {
+                continue;
+            };
             if !live.contains(id) {
                 orphans.push(Finding {
                     kind: "orphan",

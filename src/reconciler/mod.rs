@@ -136,7 +136,11 @@ pub async fn run_once(ctx: &Ctx) -> anyhow::Result<usize> {
 pub async fn run(ctx: Ctx, stop: CancellationToken) {
     let wake = Arc::new(Notify::new());
     tokio::spawn(listen(ctx.pool.clone(), wake.clone(), stop.clone()));
-    tokio::spawn(drift::run_periodically(ctx.clone(), ctx.settings.drift_interval, stop.clone()));
+    tokio::spawn(drift::run_periodically(
+        ctx.clone(),
+        ctx.settings.drift_interval,
+        stop.clone(),
+    ));
     let slots = Arc::new(Semaphore::new(ctx.settings.concurrency));
     tracing::info!(worker = %ctx.worker_id, concurrency = ctx.settings.concurrency, "reconciler started");
     while !stop.is_cancelled() {
@@ -165,7 +169,10 @@ pub async fn run(ctx: Ctx, stop: CancellationToken) {
         }
         if !busy {
             // Sleep until a notification, the next retry falling due, or the poll interval.
-            let nap = until_next_due(&ctx.pool).await.unwrap_or(ctx.settings.poll).min(ctx.settings.poll);
+            let nap = until_next_due(&ctx.pool)
+                .await
+                .unwrap_or(ctx.settings.poll)
+                .min(ctx.settings.poll);
             tokio::select! {
                 () = wake.notified() => {}
                 () = tokio::time::sleep(nap) => {}

@@ -12,7 +12,9 @@ async fn drift_is_for_operators_and_reports_the_latest_finished_sweep() {
     let admin = app.admin_key().await;
     let reader = app.key(&[Scope::ChannelsRead], None).await;
 
-    app.get("/v1/drift", &reader).await.problem(StatusCode::FORBIDDEN);
+    app.get("/v1/drift", &reader)
+        .await
+        .problem(StatusCode::FORBIDDEN);
     let empty = app.get("/v1/drift", &admin).await.json();
     assert!(empty["sweep"].is_null() && empty["findings"].as_array().unwrap().is_empty());
 

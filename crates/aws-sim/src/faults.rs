@@ -53,7 +53,10 @@ impl FaultSettings {
     pub fn random_error(&self) -> Option<ApiError> {
         let roll = rand::random::<f64>();
         if roll < self.throttle_rate {
-            return Some(ApiError::new("ThrottlingException", "Rate exceeded (injected)"));
+            return Some(ApiError::new(
+                "ThrottlingException",
+                "Rate exceeded (injected)",
+            ));
         }
         if self.error_rate <= 0.0 || roll >= self.throttle_rate + self.error_rate {
             return None;

@@ -162,7 +162,10 @@ async fn random_throttling_is_injected_beside_server_errors() {
             codes.insert(code(&err).unwrap_or_default());
         }
     }
-    assert!(codes.contains("ThrottlingException") && codes.contains("InternalServerException"), "{codes:?}");
+    assert!(
+        codes.contains("ThrottlingException") && codes.contains("InternalServerException"),
+        "{codes:?}"
+    );
     sim.sim().clear_faults();
 }
 
