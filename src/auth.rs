@@ -148,14 +148,22 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|s| s.starts_with(KEY_PREFIX))
             .ok_or(ApiError::Unauthorized)?;
-        let key = db::api_keys::find_active_by_hash(&state.pool, &hash_key(secret))
+        let hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        if let Some(caller) = state.cache.api_key(&hash) {
+            return Ok(Caller::clone(&caller));
+        }
+        let epoch = state.cache.epoch();
+        let key = db::api_keys::find_active_by_hash(&state.pool, &hash)
             .await?
             .ok_or(ApiError::Unauthorized)?;
-        Ok(Caller {
+        let caller = Caller {
             key_name: key.name,
             scopes: key.scopes.iter().filter_map(|s| s.parse().ok()).collect(),
             tenant: key.tenant,
-        })
+        };
+        // Revoking a key notifies every process, which drops it from the cache at once.
+        state.cache.put_api_key(epoch, hash, caller.clone());
+        Ok(caller)
     }
 }
 

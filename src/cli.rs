@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::Scope;
 use crate::reconciler::ReconcilerArgs;
+use crate::tokens::TokenArgs;
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/ivs_provisioner";
 
@@ -39,6 +40,9 @@ pub enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     ApiKey(ApiKeyCommand),
+    /// Create, list and rotate the managed playback signing key.
+    #[command(subcommand)]
+    PlaybackKey(PlaybackKeyCommand),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -101,6 +105,8 @@ pub struct ServeArgs {
     pub no_reconciler: bool,
     #[command(flatten)]
     pub reconciler: ReconcilerArgs,
+    #[command(flatten)]
+    pub tokens: TokenArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -121,6 +127,8 @@ pub struct WorkerArgs {
     pub database: DatabaseArgs,
     #[command(flatten)]
     pub reconciler: ReconcilerArgs,
+    #[command(flatten)]
+    pub tokens: TokenArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,5 +157,29 @@ pub enum ApiKeyCommand {
         #[command(flatten)]
         database: DatabaseArgs,
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlaybackKeyCommand {
+    /// Generate a P-384 signing key and store it in a new SSM SecureString parameter (refused if
+    /// the parameter exists). Prints only its fingerprint and public key. Uses the AWS
+    /// environment (region, credentials, AWS_ENDPOINT_URL).
+    Init {
+        /// The SSM parameter name, e.g. /ivs-provisioner/playback-signing-key.
+        #[arg(long, env = "PLAYBACK_SIGNING_KEY_SSM_PARAMETER")]
+        ssm_parameter: String,
+    },
+    /// List the playback keys the service knows (public halves only).
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Rotate the managed signing key now (as `POST /v1/playback-keys/rotate`).
+    Rotate {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(flatten)]
+        tokens: TokenArgs,
     },
 }

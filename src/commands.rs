@@ -1,6 +1,7 @@
 //! What each subcommand does: serve, dev, migrate, openapi and api-key management.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 
@@ -9,11 +10,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aws;
 use crate::aws::Aws;
-use crate::cli::{ApiKeyCommand, Command, DevArgs, ServeArgs, WorkerArgs};
+use crate::cli::{ApiKeyCommand, Command, DevArgs, PlaybackKeyCommand, ServeArgs, WorkerArgs};
 use crate::db;
 use crate::domain::rules;
-use crate::reconciler::{self, ReconcilerArgs};
+use crate::playback_keys::{KeyRing, KeySource, lifecycle, source};
+use crate::reconciler;
 use crate::startup::{AppState, Application, HttpSettings, shutdown_signal};
+use crate::tokens::Tokens;
+
+/// Where dev mode keeps its generated signing key (in the simulator's SSM).
+const DEV_SIGNING_KEY_PARAMETER: &str = "/ivs-provisioner/dev/playback-signing-key";
 
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
@@ -31,6 +37,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::ApiKey(command) => api_key(command).await,
+        Command::PlaybackKey(command) => playback_key(command).await,
     }
 }
 
@@ -45,10 +52,25 @@ async fn serve(
     if !args.skip_migrations {
         db::migrate(&pool).await?;
     }
-    let state = AppState {
-        pool: pool.clone(),
-        settings: Arc::new(HttpSettings::from(&args)),
+    let aws = match aws {
+        Some(aws) => aws,
+        None => api_aws(&args).await?,
     };
+    let ring = Arc::new(KeyRing::new(args.tokens.source()?));
+    ring.register(&pool, &aws)
+        .await
+        .context("loading the playback signing key")?;
+    let tokens = Tokens::new(ring, args.tokens.limits());
+    // Where the reconciler runs, the managed keys are maintained in IVS too.
+    let maintain_keys = (!args.no_reconciler).then(|| args.tokens.max_ttl());
+    let state = AppState::new(
+        pool.clone(),
+        HttpSettings::from(&args),
+        aws.clone(),
+        tokens,
+        maintain_keys,
+        Duration::from_secs(args.tokens.playback_key_check_secs.max(1)),
+    );
     let app = Application::build(args.bind, state).await?;
     let addr = app.local_addr();
     tracing::info!(%addr, "serving the API");
@@ -56,12 +78,7 @@ async fn serve(
     let workers = if args.no_reconciler {
         None
     } else {
-        let ctx = match aws {
-            Some(aws) => {
-                reconciler::Ctx::new(pool, aws, reconciler::Settings::from(&args.reconciler))
-            }
-            None => reconciler_ctx(pool, &args.reconciler).await?,
-        };
+        let ctx = reconciler::Ctx::new(pool, aws, reconciler::Settings::from(&args.reconciler));
         Some(tokio::spawn(reconciler::run(ctx, stop.clone())))
     };
     if let Some(on_ready) = on_ready {
@@ -75,24 +92,42 @@ async fn serve(
     served
 }
 
-async fn reconciler_ctx(
-    pool: sqlx::PgPool,
-    args: &ReconcilerArgs,
-) -> anyhow::Result<reconciler::Ctx> {
-    let aws = Aws::from_env(&args.rates).await?;
-    Ok(reconciler::Ctx::new(
-        pool,
-        aws,
-        reconciler::Settings::from(args),
-    ))
+/// The API's AWS clients. An API-only process (no reconciler) may run without an AWS region:
+/// the endpoints that call AWS then answer with AWS's error, everything else works.
+async fn api_aws(args: &ServeArgs) -> anyhow::Result<Aws> {
+    match Aws::from_env(&args.reconciler.rates).await {
+        Ok(aws) => Ok(aws),
+        Err(error) if args.no_reconciler => {
+            tracing::warn!(%error, "no AWS configuration; stream keys, revocations and key rotation will fail");
+            let config = aws_config::SdkConfig::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .build();
+            Ok(Aws::from_config(&config, &args.reconciler.rates))
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// Reconciler workers alone, until SIGTERM/SIGINT.
 async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let pool = db::connect(&args.database).await?;
-    let ctx = reconciler_ctx(pool, &args.reconciler).await?;
+    let aws = Aws::from_env(&args.reconciler.rates).await?;
+    let ctx = reconciler::Ctx::new(
+        pool.clone(),
+        aws.clone(),
+        reconciler::Settings::from(&args.reconciler),
+    );
     let stop = CancellationToken::new();
     let workers = tokio::spawn(reconciler::run(ctx, stop.clone()));
+    tokio::spawn(lifecycle::run(
+        pool,
+        aws,
+        None,
+        Arc::new(tokio::sync::Notify::new()),
+        Some(args.tokens.max_ttl()),
+        Duration::from_secs(args.tokens.playback_key_check_secs.max(1)),
+        stop.clone(),
+    ));
     shutdown_signal().await;
     stop.cancel();
     workers.await.context("reconciler task")
@@ -118,6 +153,19 @@ async fn dev(dev: DevArgs) -> anyhow::Result<()> {
     };
     tracing::info!(%endpoint, "AWS calls go to the simulator");
     let aws = Aws::for_local_endpoint(&endpoint, "us-east-1", &args.reconciler.rates).await;
+    if args.tokens.source()? == KeySource::None {
+        // Dev mode signs tokens out of the box: a generated key, kept in the simulator's SSM so
+        // that rotation works as in production.
+        let name = DEV_SIGNING_KEY_PARAMETER.to_owned();
+        if KeySource::Ssm(name.clone())
+            .load_current(&aws)
+            .await
+            .is_err()
+        {
+            source::store_new(&aws, &name, false).await?;
+        }
+        args.tokens.playback_signing_key_ssm_parameter = Some(name);
+    }
     if db::create_if_missing(&args.database.database_url).await? {
         tracing::info!(
             "created the database {}",
@@ -267,6 +315,57 @@ async fn api_key(command: ApiKeyCommand) -> anyhow::Result<()> {
                 bail!("no active API key named '{name}'");
             }
             println!("revoked API key '{name}'");
+        }
+    }
+    Ok(())
+}
+
+async fn playback_key(command: PlaybackKeyCommand) -> anyhow::Result<()> {
+    match command {
+        PlaybackKeyCommand::Init { ssm_parameter } => {
+            let aws = Aws::from_env(&aws::RateSettings::default()).await?;
+            let loaded = source::store_new(&aws, &ssm_parameter, false).await?;
+            println!(
+                "stored a new P-384 signing key in the SecureString parameter {ssm_parameter}"
+            );
+            println!("fingerprint: {}", loaded.key.fingerprint);
+            print!("{}", loaded.key.public_key_pem);
+            println!(
+                "start the service with PLAYBACK_SIGNING_KEY_SSM_PARAMETER={ssm_parameter}; it imports the public key into IVS"
+            );
+        }
+        PlaybackKeyCommand::List { database } => {
+            let pool = db::connect(&database).await?;
+            println!(
+                "{:<18} {:<8} {:<10} {:<26} delete after",
+                "fingerprint", "source", "state", "created"
+            );
+            for key in db::playback_keys::list(&pool).await? {
+                println!(
+                    "{:<18} {:<8} {:<10} {:<26} {}",
+                    &key.fingerprint[..16],
+                    key.source,
+                    key.state,
+                    key.created_at.to_rfc3339(),
+                    key.delete_after
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_else(|| "-".into()),
+                );
+            }
+        }
+        PlaybackKeyCommand::Rotate { database, tokens } => {
+            let pool = db::connect(&database).await?;
+            let aws = Aws::from_env(&aws::RateSettings::default()).await?;
+            let ring = KeyRing::new(tokens.source()?);
+            let row = lifecycle::rotate(&pool, &aws, &ring, tokens.max_ttl())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "rotated: now signing with {} ({}); the previous key is deleted from IVS after {} s",
+                row.fingerprint,
+                row.arn.unwrap_or_default(),
+                tokens.max_ttl().as_secs()
+            );
         }
     }
     Ok(())

@@ -82,6 +82,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// An AWS call failed: 503 when trying again later can help (throttling, 5xx), else 502.
+    #[error(transparent)]
+    Aws(#[from] crate::aws::AwsError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -107,6 +110,8 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Aws(e) if e.retryable() => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Aws(_) => StatusCode::BAD_GATEWAY,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -124,6 +129,8 @@ impl ApiError {
             Self::PayloadTooLarge => ("payload-too-large", "The request body is too large"),
             Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
             Self::Unavailable(_) => ("unavailable", "Service unavailable"),
+            Self::Aws(e) if e.retryable() => ("aws-unavailable", "AWS is busy; try again shortly"),
+            Self::Aws(_) => ("aws-error", "AWS refused the request"),
             Self::Database(_) | Self::Internal(_) => ("internal", "Internal server error"),
         };
         let mut problem = Problem {
@@ -155,6 +162,7 @@ impl ApiError {
             | Self::NotFound(d)
             | Self::UnsupportedMediaType(d)
             | Self::Unavailable(d) => problem.detail = Some(d),
+            Self::Aws(e) => problem.detail = Some(e.to_string()),
             Self::MethodNotAllowed
             | Self::PayloadTooLarge
             | Self::Database(_)
@@ -169,6 +177,7 @@ impl IntoResponse for ApiError {
         match &self {
             Self::Database(e) => tracing::error!(error = %e, "database error"),
             Self::Internal(e) => tracing::error!(error = ?e, "internal error"),
+            Self::Aws(e) => tracing::warn!(error = %e, "AWS call failed"),
             _ => tracing::debug!(error = %self, "request refused"),
         }
         let unauthorized = matches!(self, Self::Unauthorized);

@@ -21,8 +21,13 @@ use tower_http::trace::TraceLayer;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api;
+use crate::aws::Aws;
+use crate::cache::{self, HotCache};
 use crate::cli::ServeArgs;
 use crate::error::{ApiError, problem_for_bare_errors};
+use crate::playback_keys::lifecycle;
+use crate::tokens::Tokens;
+use tokio_util::sync::CancellationToken;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -31,6 +36,42 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct AppState {
     pub pool: PgPool,
     pub settings: Arc<HttpSettings>,
+    /// For the few endpoints that call AWS (stream keys, revocations, key rotation).
+    pub aws: Aws,
+    pub tokens: Arc<Tokens>,
+    pub cache: Arc<HotCache>,
+}
+
+impl AppState {
+    /// The state, with its background tasks: the cache listener and the signing-key refresher
+    /// (which also maintains the managed keys in IVS when `maintain_keys` gives the max TTL).
+    pub fn new(
+        pool: PgPool,
+        settings: HttpSettings,
+        aws: Aws,
+        tokens: Arc<Tokens>,
+        maintain_keys: Option<Duration>,
+        key_check: Duration,
+    ) -> Self {
+        let cache = Arc::new(HotCache::default());
+        tokio::spawn(cache::listen(pool.clone(), cache.clone()));
+        tokio::spawn(lifecycle::run(
+            pool.clone(),
+            aws.clone(),
+            Some(tokens.ring.clone()),
+            cache.playback_keys_changed.clone(),
+            maintain_keys,
+            key_check,
+            CancellationToken::new(),
+        ));
+        AppState {
+            pool,
+            settings: Arc::new(settings),
+            aws,
+            tokens,
+            cache,
+        }
+    }
 }
 
 /// The HTTP settings taken from the command line.

@@ -56,7 +56,7 @@ impl Phase {
         }
     }
 
-    fn parse(s: &str) -> Phase {
+    pub fn parse(s: &str) -> Phase {
         serde_json::from_value(Value::String(s.to_owned())).unwrap_or(Phase::Pending)
     }
 }
@@ -226,7 +226,11 @@ fn location(id: Uuid) -> HeaderMap {
 }
 
 /// Loads a channel the caller may see, or 404 (also for other tenants' channels).
-async fn visible_channel(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<ChannelRow> {
+pub(crate) async fn visible_channel(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> ApiResult<ChannelRow> {
     db::channels::find(&state.pool, id)
         .await?
         .filter(|row| caller.can_see(&row.tenant))

@@ -17,32 +17,67 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let essence = content_type.split(';').next().unwrap_or("").trim();
-        if !(essence == "application/json"
-            || (essence.starts_with("application/") && essence.ends_with("+json")))
-        {
-            return Err(ApiError::UnsupportedMediaType(
-                "send the body as JSON with `Content-Type: application/json`".into(),
-            ));
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::BadRequest {
-                    detail: "the request body could not be read".into(),
-                    errors: vec![],
-                }
-            }
-        })?;
+        check_json_content_type(&req)?;
+        let bytes = read_body(req, state).await?;
         parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// A JSON body whose every field is optional: no body at all means the default.
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let typed = req.headers().contains_key(header::CONTENT_TYPE);
+        if typed {
+            check_json_content_type(&req)?;
+        }
+        let bytes = read_body(req, state).await?;
+        if bytes.is_empty() {
+            return Ok(OptionalJson(T::default()));
+        }
+        if !typed {
+            return Err(json_required());
+        }
+        parse_json(&bytes).map(OptionalJson)
+    }
+}
+
+fn check_json_content_type(req: &Request) -> Result<(), ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !(essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json")))
+    {
+        return Err(json_required());
+    }
+    Ok(())
+}
+
+fn json_required() -> ApiError {
+    ApiError::UnsupportedMediaType(
+        "send the body as JSON with `Content-Type: application/json`".into(),
+    )
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest {
+                detail: "the request body could not be read".into(),
+                errors: vec![],
+            }
+        }
+    })
 }
 
 /// Deserializes JSON, naming the field that has the wrong type or is unknown.

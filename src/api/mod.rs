@@ -6,6 +6,10 @@ pub mod drift;
 pub mod extract;
 pub mod health;
 pub mod openapi;
+pub mod playback_keys;
+pub mod stream_keys;
+pub mod tokens;
+pub mod viewers;
 
 use axum::Router;
 use utoipa::OpenApi;
@@ -18,6 +22,10 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(health::router())
         .merge(channels::router())
+        .merge(tokens::router())
+        .merge(viewers::router())
+        .merge(stream_keys::router())
+        .merge(playback_keys::router())
         .merge(drift::router())
         .split_for_parts();
     openapi::add_problem_responses(&mut doc);

@@ -20,6 +20,9 @@ use crate::error::PROBLEM_JSON;
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     tags(
         (name = "channels", description = "Declare, read, change and delete channels"),
+        (name = "tokens", description = "Mint playback tokens for private channels; revoke viewers"),
+        (name = "stream keys", description = "Hand stream keys to broadcasters; replace them"),
+        (name = "playback keys", description = "The managed signing key: list and rotate (admin)"),
         (name = "operations", description = "Operator views: drift between the service and IVS"),
         (name = "health", description = "Probes"),
     )

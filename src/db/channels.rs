@@ -165,3 +165,20 @@ pub async fn retry_now(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Channe
     .fetch_one(db)
     .await
 }
+
+/// Records a stream-key rotation request and makes the row due now; the reconciler replaces
+/// the key and clears the request. The generation stays: the spec did not change.
+pub async fn request_stream_key_rotation(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> sqlx::Result<ChannelRow> {
+    sqlx::query_as(&format!(
+        "update channels
+            set stream_key_rotation_requested_at = now(), attempts = 0, next_attempt_at = now(),
+                phase = case when phase in ('ready', 'failed') then 'updating' else phase end
+          where id = $1 returning {COLUMNS}"
+    ))
+    .bind(id)
+    .fetch_one(db)
+    .await
+}

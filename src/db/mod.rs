@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod channels;
 pub mod events;
+pub mod playback_keys;
 
 use std::time::Duration;
 

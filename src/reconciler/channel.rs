@@ -16,9 +16,10 @@ use super::step::StepError;
 use super::{Ctx, publish, shared};
 use crate::aws::errors::from_sdk;
 use crate::aws::limits::CallClass;
-use crate::aws::no_retry;
+use crate::aws::{Aws, AwsError, no_retry};
 use crate::db;
 use crate::domain::channel::{ChannelSpec, RESERVED_TAG_PREFIX};
+use crate::playback_keys::lifecycle;
 
 pub const IDENTITY_TAG: &str = "ivs-provisioner:id";
 const ACTOR: &str = "reconciler";
@@ -68,9 +69,12 @@ async fn provision(ctx: &Ctx, row: &Claimed) -> Result<(), StepError> {
         Some(recording) => Some(shared::ensure_recording(ctx, recording).await?),
         None => None,
     };
-    let key_fingerprint = match &spec.playback_public_key_pem {
-        Some(pem) => Some(shared::ensure_caller_key(ctx, pem).await?),
-        None => None,
+    // A private channel's tokens verify against the caller's key if it brought one, else
+    // against the service's managed key (imported once for every channel).
+    let key_fingerprint = match (&spec.playback_public_key_pem, spec.authorized) {
+        (Some(pem), _) => Some(shared::ensure_caller_key(ctx, pem).await?),
+        (None, true) => lifecycle::managed_fingerprint(&ctx.pool, &ctx.aws).await?,
+        (None, false) => None,
     };
 
     let mut outputs = row.outputs.0.clone();
@@ -125,9 +129,11 @@ async fn provision(ctx: &Ctx, row: &Claimed) -> Result<(), StepError> {
     )
     .await?;
 
-    let stream_key = match created_key {
-        Some(key) => key,
-        None => read_stream_key(ctx, &arn).await?,
+    let rotation = row.stream_key_rotation_requested_at;
+    let stream_key = match (created_key, rotation) {
+        (Some(key), _) => key,
+        (None, Some(_)) => rotate_stream_key(ctx, &arn).await?,
+        (None, None) => read_stream_key(ctx, &arn).await?,
     };
     let tags = vec![
         ("ManagedBy".to_owned(), "ivs-provisioner".to_owned()),
@@ -143,6 +149,17 @@ async fn provision(ctx: &Ctx, row: &Claimed) -> Result<(), StepError> {
         channel.playback_url().unwrap_or_default(),
     );
     publish::publish(ctx, &params, &tags).await?;
+    if let Some(requested_at) = rotation {
+        claims::finish_stream_key_rotation(&ctx.pool, row, requested_at).await?;
+        db::events::insert(
+            &ctx.pool,
+            row.id,
+            ACTOR,
+            "stream_key_rotated",
+            json!({ "requested_at": requested_at }),
+        )
+        .await?;
+    }
 
     if previous_recording.is_some() && previous_recording != recording_arn {
         release_recording_by_arn(ctx, row, previous_recording.as_deref().unwrap_or_default())
@@ -427,41 +444,50 @@ async fn sync_tags(
     Ok(())
 }
 
-/// The channel's stream key (IVS keeps one per channel); made if missing.
+/// The channel's stream key (IVS keeps one per channel); made if missing, which also repairs a
+/// rotation interrupted between its delete and its create.
 pub async fn read_stream_key(ctx: &Ctx, channel_arn: &str) -> Result<String, StepError> {
-    ctx.aws
-        .limits
+    match find_stream_key(&ctx.aws, channel_arn).await? {
+        Some((_, value)) => Ok(value),
+        None => create_stream_key(&ctx.aws, channel_arn).await,
+    }
+}
+
+/// The channel's stream key as (ARN, value), if it has one (ListStreamKeys + GetStreamKey).
+pub async fn find_stream_key(
+    aws: &Aws,
+    channel_arn: &str,
+) -> Result<Option<(String, String)>, AwsError> {
+    aws.limits
         .wait("ListStreamKeys", CallClass::IvsStream)
         .await;
-    let list = ctx
-        .aws
+    let list = aws
         .ivs
         .list_stream_keys()
         .channel_arn(channel_arn)
         .send()
         .await
         .map_err(|e| from_sdk("ListStreamKeys", e))?;
-    if let Some(key_arn) = list.stream_keys().first().and_then(|k| k.arn()) {
-        ctx.aws
-            .limits
-            .wait("GetStreamKey", CallClass::IvsStream)
-            .await;
-        let out = ctx
-            .aws
-            .ivs
-            .get_stream_key()
-            .arn(key_arn)
-            .send()
-            .await
-            .map_err(|e| from_sdk("GetStreamKey", e))?;
-        return Ok(out.stream_key.and_then(|k| k.value).unwrap_or_default());
-    }
-    ctx.aws
-        .limits
+    let Some(key_arn) = list.stream_keys().first().and_then(|k| k.arn()) else {
+        return Ok(None);
+    };
+    aws.limits.wait("GetStreamKey", CallClass::IvsStream).await;
+    let out = aws
+        .ivs
+        .get_stream_key()
+        .arn(key_arn)
+        .send()
+        .await
+        .map_err(|e| from_sdk("GetStreamKey", e))?;
+    let value = out.stream_key.and_then(|k| k.value).unwrap_or_default();
+    Ok(Some((key_arn.to_owned(), value)))
+}
+
+async fn create_stream_key(aws: &Aws, channel_arn: &str) -> Result<String, StepError> {
+    aws.limits
         .wait("CreateStreamKey", CallClass::IvsStream)
         .await;
-    let out = ctx
-        .aws
+    let out = aws
         .ivs
         .create_stream_key()
         .channel_arn(channel_arn)
@@ -471,6 +497,25 @@ pub async fn read_stream_key(ctx: &Ctx, channel_arn: &str) -> Result<String, Ste
         .await
         .map_err(|e| from_sdk("CreateStreamKey", e))?;
     Ok(out.stream_key.and_then(|k| k.value).unwrap_or_default())
+}
+
+/// Replaces the stream key (IVS allows one per channel: delete, then create). A crash between
+/// the two leaves the channel keyless only until the next attempt, whose [`read_stream_key`]
+/// creates the missing key; the request stays recorded on the row until the rotation is done.
+async fn rotate_stream_key(ctx: &Ctx, channel_arn: &str) -> Result<String, StepError> {
+    if let Some((key_arn, _)) = find_stream_key(&ctx.aws, channel_arn).await? {
+        ctx.aws
+            .limits
+            .wait("DeleteStreamKey", CallClass::IvsStream)
+            .await;
+        if let Err(e) = ctx.aws.ivs.delete_stream_key().arn(&key_arn).send().await {
+            let error = from_sdk("DeleteStreamKey", e);
+            if !error.is_not_found() {
+                return Err(error.into());
+            }
+        }
+    }
+    create_stream_key(&ctx.aws, channel_arn).await
 }
 
 async fn delete_ivs_channel(ctx: &Ctx, arn: &str, force: bool) -> Result<(), StepError> {

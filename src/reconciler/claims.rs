@@ -25,6 +25,8 @@ pub struct Claimed {
     pub delete_force: bool,
     pub attempts: i32,
     pub lease_token: Uuid,
+    /// A stream-key rotation the API recorded and the reconciler has not done yet.
+    pub stream_key_rotation_requested_at: Option<DateTime<Utc>>,
 }
 
 /// The row's lease was taken over by another worker: drop this attempt's result.
@@ -55,7 +57,7 @@ pub async fn claim(
                  limit $3
                    for update skip locked)
       returning c.id, c.tenant, c.name, c.spec, c.generation, c.phase, c.outputs, c.delete_after,
-                c.delete_force, c.attempts, c.lease_token",
+                c.delete_force, c.attempts, c.lease_token, c.stream_key_rotation_requested_at",
     )
     .bind(worker)
     .bind(lease.as_secs_f64())
@@ -105,12 +107,13 @@ pub async fn set_phase(pool: &PgPool, row: &Claimed, phase: &str) -> anyhow::Res
     fenced(result, row.id)
 }
 
-/// The claimed generation is now true in AWS. A change that arrived meanwhile keeps the row
-/// `updating`, so it is picked up again.
+/// The claimed generation is now true in AWS. A change (or a stream-key rotation request) that
+/// arrived meanwhile keeps the row `updating`, so it is picked up again.
 pub async fn finish_ready(pool: &PgPool, row: &Claimed, outputs: &Value) -> anyhow::Result<()> {
     let result = sqlx::query(
         "update channels
-            set phase = case when generation = $3 then 'ready' else 'updating' end,
+            set phase = case when generation = $3 and stream_key_rotation_requested_at is null
+                              then 'ready' else 'updating' end,
                 observed_generation = greatest(observed_generation, $3),
                 outputs = $4, last_error = null, attempts = 0, next_attempt_at = now(),
                 lease_owner = null, lease_token = null, lease_expires_at = null
@@ -123,6 +126,43 @@ pub async fn finish_ready(pool: &PgPool, row: &Claimed, outputs: &Value) -> anyh
     .execute(pool)
     .await?;
     fenced(result, row.id)
+}
+
+/// The rotation requested at `requested_at` is done; a newer request (made meanwhile) stays.
+pub async fn finish_stream_key_rotation(
+    pool: &PgPool,
+    row: &Claimed,
+    requested_at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let result = sqlx::query(
+        "update channels set stream_key_rotation_requested_at = null
+          where id = $1 and lease_token = $2 and stream_key_rotation_requested_at = $3",
+    )
+    .bind(row.id)
+    .bind(row.lease_token)
+    .bind(requested_at)
+    .execute(pool)
+    .await?;
+    if result.rows_affected() == 0 {
+        // Either the lease was lost or a newer request arrived; the fence below tells which.
+        return lease_held(pool, row).await;
+    }
+    Ok(())
+}
+
+async fn lease_held(pool: &PgPool, row: &Claimed) -> anyhow::Result<()> {
+    let held: bool = sqlx::query_scalar(
+        "select exists (select 1 from channels where id = $1 and lease_token = $2)",
+    )
+    .bind(row.id)
+    .bind(row.lease_token)
+    .fetch_one(pool)
+    .await?;
+    if held {
+        Ok(())
+    } else {
+        Err(LeaseLost(row.id).into())
+    }
 }
 
 pub async fn finish_deleted(pool: &PgPool, row: &Claimed) -> anyhow::Result<()> {

@@ -18,7 +18,7 @@ use super::Ctx;
 use super::step::StepError;
 use crate::aws::errors::from_sdk;
 use crate::aws::limits::CallClass;
-use crate::aws::no_retry;
+use crate::aws::{Aws, no_retry};
 use crate::domain::channel::{RecordingSpec, ThumbnailRecordingMode};
 
 const MANAGED_BY: &str = "ivs-provisioner";
@@ -53,7 +53,7 @@ impl AdvisoryLock {
 }
 
 /// Runs `work` while holding the lock named `key`, or defers when another worker holds it.
-async fn with_lock<T>(
+pub(crate) async fn with_lock<T>(
     pool: &PgPool,
     key: &str,
     work: impl Future<Output = Result<T, StepError>>,
@@ -352,17 +352,14 @@ pub async fn release_recording(
 
 /// Our fingerprint of a public key: SHA-256 of its DER SubjectPublicKeyInfo, hex.
 pub fn key_fingerprint(pem: &str) -> Result<String, StepError> {
-    use p384::pkcs8::{DecodePublicKey, EncodePublicKey};
+    use p384::pkcs8::DecodePublicKey;
     let key = p384::PublicKey::from_public_key_pem(pem.trim()).map_err(|_| {
         StepError::permanent(
             "InvalidPublicKey",
             "the playback public key is not a P-384 key",
         )
     })?;
-    let der = key
-        .to_public_key_der()
-        .map_err(|e| StepError::Internal(anyhow::anyhow!("{e}")))?;
-    Ok(hex::encode(Sha256::digest(der.as_bytes())))
+    Ok(crate::tokens::signer::public_key_fingerprint(&key)?)
 }
 
 /// Imports a caller-supplied public key once (deduplicated by fingerprint) and returns the
@@ -381,10 +378,7 @@ pub async fn ensure_caller_key(ctx: &Ctx, pem: &str) -> Result<String, StepError
         .execute(&ctx.pool)
         .await?;
         let name = format!("ivsp-key-{}", &fingerprint[..16]);
-        let (arn, ivs_fingerprint) = match find_key_by_name(ctx, &name).await? {
-            Some(found) => found,
-            None => import_key(ctx, &name, pem).await?,
-        };
+        let (arn, ivs_fingerprint) = import_once(&ctx.aws, &name, pem).await?;
         sqlx::query(
             "update playback_keys set arn = $2, ivs_fingerprint = $3, state = 'active', last_error = null where fingerprint = $1",
         )
@@ -408,13 +402,20 @@ async fn active_key(pool: &PgPool, fingerprint: &str) -> Result<Option<String>, 
     .flatten())
 }
 
-async fn find_key_by_name(ctx: &Ctx, name: &str) -> Result<Option<(String, String)>, StepError> {
-    ctx.aws
-        .limits
+/// Imports a public key into IVS under `name`, or adopts the key pair an earlier attempt whose
+/// response was lost imported under that name. Returns (ARN, IVS fingerprint).
+pub async fn import_once(aws: &Aws, name: &str, pem: &str) -> Result<(String, String), StepError> {
+    match find_key_by_name(aws, name).await? {
+        Some(found) => Ok(found),
+        None => import_key(aws, name, pem).await,
+    }
+}
+
+async fn find_key_by_name(aws: &Aws, name: &str) -> Result<Option<(String, String)>, StepError> {
+    aws.limits
         .wait("ListPlaybackKeyPairs", CallClass::IvsResource)
         .await;
-    let list = ctx
-        .aws
+    let list = aws
         .ivs
         .list_playback_key_pairs()
         .max_results(100)
@@ -429,12 +430,10 @@ async fn find_key_by_name(ctx: &Ctx, name: &str) -> Result<Option<(String, Strin
     else {
         return Ok(None);
     };
-    ctx.aws
-        .limits
+    aws.limits
         .wait("GetPlaybackKeyPair", CallClass::IvsResource)
         .await;
-    let pair = ctx
-        .aws
+    let pair = aws
         .ivs
         .get_playback_key_pair()
         .arn(arn)
@@ -449,13 +448,11 @@ async fn find_key_by_name(ctx: &Ctx, name: &str) -> Result<Option<(String, Strin
     Ok(Some((arn.to_owned(), fingerprint)))
 }
 
-async fn import_key(ctx: &Ctx, name: &str, pem: &str) -> Result<(String, String), StepError> {
-    ctx.aws
-        .limits
+async fn import_key(aws: &Aws, name: &str, pem: &str) -> Result<(String, String), StepError> {
+    aws.limits
         .wait("ImportPlaybackKeyPair", CallClass::IvsResource)
         .await;
-    let result = ctx
-        .aws
+    let result = aws
         .ivs
         .import_playback_key_pair()
         .name(name)
@@ -482,7 +479,7 @@ async fn import_key(ctx: &Ctx, name: &str, pem: &str) -> Result<(String, String)
                     "ServiceQuotaExceededException",
                     format!(
                         "IVS allows at most 3 playback key pairs per region and all are in use; \
-                         this channel's key could not be imported ({})",
+                         the key could not be imported ({})",
                         error.message
                     ),
                 ),

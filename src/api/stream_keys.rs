@@ -1,0 +1,145 @@
+//! Stream-key custody: `GET /v1/channels/{id}/stream-key` hands a broadcaster the key, read from
+//! IVS at the moment of the request (never stored in Postgres, never logged), and
+//! `POST /v1/channels/{id}/stream-key/rotate` has the reconciler replace it in IVS and SSM.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::api::channels::{Channel, Phase, visible_channel};
+use crate::api::extract::ChannelId;
+use crate::auth::{Caller, Scope};
+use crate::db;
+use crate::error::{ApiError, ApiResult};
+use crate::reconciler::channel::find_stream_key;
+use crate::startup::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_stream_key))
+        .routes(routes!(rotate_stream_key))
+}
+
+/// What a broadcaster's encoder needs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamKey {
+    /// The secret stream key. Treat it like a password.
+    #[schema(example = "sk_us-east-1_abcdEFGH1234_ijklMNOP5678qrstUVWX")]
+    pub stream_key: String,
+    #[schema(example = "abcd1234.global-contribute.live-video.net")]
+    pub ingest_endpoint: String,
+    /// The RTMPS server URL to configure in the encoder (the stream key goes in its own field).
+    #[schema(example = "rtmps://abcd1234.global-contribute.live-video.net:443/app/")]
+    pub ingest_url: String,
+}
+
+fn output(channel: &db::channels::ChannelRow, name: &str) -> Option<String> {
+    channel
+        .outputs
+        .0
+        .get(name)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// Read a channel's stream key.
+///
+/// Read from IVS when asked; the service keeps no copy outside IVS and SSM.
+#[utoipa::path(
+    get, path = "/v1/channels/{id}/stream-key", tag = "stream keys",
+    params(("id" = Uuid, Path, description = "Channel id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The stream key", body = StreamKey),
+        (status = 409, description = "The channel is not provisioned yet, or its key is being replaced",
+         body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_stream_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ChannelId(id): ChannelId,
+) -> ApiResult<Json<StreamKey>> {
+    caller.require(Scope::StreamKeysRead)?;
+    let channel = visible_channel(&state, &caller, id).await?;
+    let phase = Phase::parse(&channel.phase);
+    let (Some(arn), Some(ingest), false) = (
+        output(&channel, "channel_arn"),
+        output(&channel, "ingest_endpoint"),
+        matches!(phase, Phase::Deleting | Phase::Deleted),
+    ) else {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "the channel has no stream key (phase: {}); it gets one when it is provisioned",
+                phase.as_str()
+            ),
+            channel_id: Some(id),
+        });
+    };
+    let Some((_, stream_key)) = find_stream_key(&state.aws, &arn).await? else {
+        return Err(ApiError::Conflict {
+            detail: "the stream key is being replaced; try again in a few seconds".into(),
+            channel_id: Some(id),
+        });
+    };
+    Ok(Json(StreamKey {
+        stream_key,
+        ingest_url: format!("rtmps://{ingest}:443/app/"),
+        ingest_endpoint: ingest,
+    }))
+}
+
+/// Replace a channel's stream key.
+///
+/// The reconciler deletes the key in IVS, creates a new one and updates the SSM parameter; the
+/// channel is `updating` until then and a `stream_key_rotated` event records it. The broadcaster
+/// must use the new key for its next broadcast.
+#[utoipa::path(
+    post, path = "/v1/channels/{id}/stream-key/rotate", tag = "stream keys",
+    params(("id" = Uuid, Path, description = "Channel id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Rotation recorded; the reconciler performs it", body = Channel),
+        (status = 409, description = "The channel is not provisioned yet or is being deleted",
+         body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn rotate_stream_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ChannelId(id): ChannelId,
+) -> ApiResult<(StatusCode, Json<Channel>)> {
+    caller.require(Scope::ChannelsWrite)?;
+    let mut tx = state.pool.begin().await?;
+    let current = db::channels::find_for_update(&mut *tx, id)
+        .await?
+        .filter(|row| caller.can_see(&row.tenant))
+        .ok_or_else(ApiError::not_found_channel)?;
+    let phase = Phase::parse(&current.phase);
+    if output(&current, "channel_arn").is_none()
+        || matches!(phase, Phase::Deleting | Phase::Deleted)
+    {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "the channel has no stream key to replace (phase: {})",
+                phase.as_str()
+            ),
+            channel_id: Some(id),
+        });
+    }
+    let row = db::channels::request_stream_key_rotation(&mut *tx, id).await?;
+    db::events::insert(
+        &mut *tx,
+        id,
+        &caller.key_name,
+        "stream_key_rotation_requested",
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::ACCEPTED, Json(Channel::from(row))))
+}

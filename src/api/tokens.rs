@@ -1,0 +1,155 @@
+//! `POST /v1/channels/{id}/playback-tokens`: the hot path. No AWS call; the signing key is
+//! parsed once per process; the caller's key and the channel come from in-process caches that
+//! Postgres notifications keep exact, so a warm request reads nothing from the database (a cold
+//! one reads the key and the channel, one indexed row each).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::api::channels::Phase;
+use crate::api::extract::{ChannelId, OptionalJson};
+use crate::auth::{Caller, Scope};
+use crate::cache::MintTarget;
+use crate::db::{self, channels::ChannelRow};
+use crate::error::{ApiError, ApiResult};
+use crate::startup::AppState;
+use crate::tokens::{TokenRequest, claims};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(mint_token))
+}
+
+/// A signed playback token and the URL that carries it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlaybackToken {
+    /// The JWT (ES384), for players that take the token separately.
+    #[schema(
+        example = "eyJhbGciOiJFUzM4NCIsInR5cCI6IkpXVCJ9.eyJhd3M6Y2hhbm5lbC1hcm4iOi4uLn0.c2ln"
+    )]
+    pub token: String,
+    /// When IVS stops accepting the token for a new playback session.
+    pub expires_at: DateTime<Utc>,
+    /// The channel's playback URL with `?token=` already appended.
+    #[schema(
+        example = "https://abc.us-east-1.playback.live-video.net/api/video/v1/us-east-1.123456789012.channel.abcd.m3u8?token=eyJ..."
+    )]
+    pub playback_url: String,
+}
+
+impl From<&ChannelRow> for MintTarget {
+    fn from(row: &ChannelRow) -> Self {
+        let output = |name: &str| {
+            row.outputs
+                .0
+                .get(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        MintTarget {
+            tenant: row.tenant.clone(),
+            phase: row.phase.clone(),
+            authorized: row.spec.0.authorized,
+            caller_key: row.spec.0.playback_public_key_pem.is_some(),
+            channel_arn: output("channel_arn"),
+            playback_url: output("playback_url"),
+        }
+    }
+}
+
+/// The channel from the cache, or one indexed read (then cached).
+async fn mint_target(state: &AppState, id: uuid::Uuid) -> ApiResult<Option<Arc<MintTarget>>> {
+    if let Some(target) = state.cache.channel(&id) {
+        return Ok(Some(target));
+    }
+    let epoch = state.cache.epoch();
+    let Some(row) = db::channels::find(&state.pool, id).await? else {
+        return Ok(None);
+    };
+    let target = MintTarget::from(&row);
+    state.cache.put_channel(epoch, id, target.clone());
+    Ok(Some(Arc::new(target)))
+}
+
+/// Refuses channels that cannot have a service-signed token, each with its reason.
+/// `updating` is accepted: a spec change or a stream-key rotation must not stop viewers joining.
+fn check_mintable(target: &MintTarget, id: uuid::Uuid) -> ApiResult<(&str, &str)> {
+    let conflict = |detail: String| ApiError::Conflict {
+        detail,
+        channel_id: Some(id),
+    };
+    if !target.authorized {
+        return Err(conflict(
+            "the channel is public (authorized: false): viewers need no token; use its playback_url as is".into(),
+        ));
+    }
+    if target.caller_key {
+        return Err(conflict(
+            "the channel uses a caller-supplied playback key (playback_public_key_pem): sign its tokens \
+             with your own private key; the service does not hold it"
+                .into(),
+        ));
+    }
+    let phase = Phase::parse(&target.phase);
+    let live = matches!(phase, Phase::Ready | Phase::Updating);
+    match (live, &target.channel_arn, &target.playback_url) {
+        (true, Some(arn), Some(url)) => Ok((arn, url)),
+        _ => Err(conflict(format!(
+            "the channel is not ready yet (phase: {}); tokens can be minted once it is ready",
+            phase.as_str()
+        ))),
+    }
+}
+
+/// Mint a playback token for a private channel.
+///
+/// The token is signed with the service's managed key (ES384) and follows IVS's claims exactly.
+/// Every body field is optional; an empty body gives a token with the default TTL.
+#[utoipa::path(
+    post, path = "/v1/channels/{id}/playback-tokens", tag = "tokens",
+    params(("id" = Uuid, Path, description = "Channel id")),
+    request_body(content = TokenRequest, description = "Optional token settings"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A signed token", body = PlaybackToken),
+        (status = 409, description = "The channel is public (no token needed), uses a caller-supplied key (sign your own tokens), or is not ready (its phase is named)",
+         body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The request breaks a limit; `errors` names the field",
+         body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No signing key is active yet (it is being imported into IVS)",
+         body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn mint_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    ChannelId(id): ChannelId,
+    OptionalJson(request): OptionalJson<TokenRequest>,
+) -> ApiResult<Json<PlaybackToken>> {
+    caller.require(Scope::TokensMint)?;
+    let target = mint_target(&state, id)
+        .await?
+        .filter(|t| caller.can_see(&t.tenant) && t.phase != Phase::Deleted.as_str())
+        .ok_or_else(ApiError::not_found_channel)?;
+    let (arn, url) = check_mintable(&target, id)?;
+    let claims = claims::build(&request, arn, Utc::now(), state.tokens.limits)
+        .map_err(ApiError::Validation)?;
+    let signer = state.tokens.ring.signer().ok_or_else(|| {
+        ApiError::Unavailable(
+            "no playback signing key is active yet (it is imported into IVS by the reconciler); try again shortly".into(),
+        )
+    })?;
+    let token = signer.sign(&claims)?;
+    let playback_url = format!("{url}?token={token}");
+    Ok(Json(PlaybackToken {
+        token,
+        expires_at: claims.expires_at(),
+        playback_url,
+    }))
+}

@@ -1,0 +1,247 @@
+//! In-process caches that keep the token hot path off the database: authenticated API keys (by
+//! hash) and the facts about a channel that minting needs. Both are exact, not eventually
+//! consistent: Postgres triggers `NOTIFY ivsp_cache` on every change to `api_keys`, `channels`
+//! and `playback_keys`, a listener clears the affected entries, and while the listener is not
+//! connected the caches are bypassed altogether. An epoch guards against a read that raced with
+//! an invalidation putting a stale entry back. A short TTL bounds any remaining gap.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+
+pub const CHANNEL: &str = "ivsp_cache";
+const TTL: Duration = Duration::from_secs(60);
+/// Beyond this many entries a map is simply emptied: entries are cheap to reload.
+const MAX_ENTRIES: usize = 50_000;
+
+/// What minting needs to know about a channel.
+#[derive(Debug, Clone)]
+pub struct MintTarget {
+    pub tenant: String,
+    pub phase: String,
+    pub authorized: bool,
+    pub caller_key: bool,
+    pub channel_arn: Option<String>,
+    pub playback_url: Option<String>,
+}
+
+struct Map<K, V> {
+    entries: Mutex<HashMap<K, (Instant, Arc<V>)>>,
+}
+
+impl<K: Eq + Hash, V> Map<K, V> {
+    fn new() -> Self {
+        Map {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, (Instant, Arc<V>)>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, key: &K) -> Option<Arc<V>> {
+        let entries = self.lock();
+        let (at, value) = entries.get(key)?;
+        (at.elapsed() < TTL).then(|| value.clone())
+    }
+
+    fn put(&self, key: K, value: Arc<V>) {
+        let mut entries = self.lock();
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key, (Instant::now(), value));
+    }
+}
+
+pub struct HotCache {
+    listening: AtomicBool,
+    epoch: AtomicU64,
+    api_keys: Map<[u8; 32], Caller>,
+    channels: Map<Uuid, MintTarget>,
+    /// Woken on every `playback_keys` change (the key ring reloads).
+    pub playback_keys_changed: Arc<Notify>,
+}
+
+impl Default for HotCache {
+    fn default() -> Self {
+        HotCache {
+            listening: AtomicBool::new(false),
+            epoch: AtomicU64::new(0),
+            api_keys: Map::new(),
+            channels: Map::new(),
+            playback_keys_changed: Arc::new(Notify::new()),
+        }
+    }
+}
+
+/// Read before the database lookup, handed back with the result: the entry is stored only if
+/// nothing was invalidated in between. `None` while the cache is bypassed.
+#[derive(Debug, Clone, Copy)]
+pub struct Epoch(Option<u64>);
+
+impl HotCache {
+    fn enabled(&self) -> bool {
+        self.listening.load(Ordering::Acquire)
+    }
+
+    pub fn epoch(&self) -> Epoch {
+        Epoch(self.enabled().then(|| self.epoch.load(Ordering::Acquire)))
+    }
+
+    fn still(&self, epoch: Epoch) -> bool {
+        epoch.0 == Some(self.epoch.load(Ordering::Acquire)) && self.enabled()
+    }
+
+    pub fn api_key(&self, hash: &[u8; 32]) -> Option<Arc<Caller>> {
+        self.enabled().then(|| self.api_keys.get(hash)).flatten()
+    }
+
+    pub fn put_api_key(&self, epoch: Epoch, hash: [u8; 32], caller: Caller) {
+        if self.still(epoch) {
+            self.api_keys.put(hash, Arc::new(caller));
+        }
+    }
+
+    pub fn channel(&self, id: &Uuid) -> Option<Arc<MintTarget>> {
+        self.enabled().then(|| self.channels.get(id)).flatten()
+    }
+
+    pub fn put_channel(&self, epoch: Epoch, id: Uuid, target: MintTarget) {
+        if self.still(epoch) {
+            self.channels.put(id, Arc::new(target));
+        }
+    }
+
+    fn bump(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn clear(&self) {
+        self.bump();
+        self.api_keys.lock().clear();
+        self.channels.lock().clear();
+    }
+
+    /// Applies one notification payload: `api_keys`, `channel:<id>` or `playback_keys`.
+    fn invalidate(&self, payload: &str) {
+        self.bump();
+        match payload.split_once(':') {
+            Some(("channel", id)) => match id.parse::<Uuid>() {
+                Ok(id) => {
+                    self.channels.lock().remove(&id);
+                }
+                Err(_) => self.clear(),
+            },
+            _ if payload == "api_keys" => self.api_keys.lock().clear(),
+            _ if payload == "playback_keys" => self.playback_keys_changed.notify_one(),
+            _ => self.clear(),
+        }
+    }
+
+    fn set_listening(&self, on: bool) {
+        self.clear();
+        self.listening.store(on, Ordering::Release);
+        // Entries loaded while the listener was down may be stale.
+        self.clear();
+    }
+}
+
+/// Keeps `LISTEN ivsp_cache` open and applies every notification; on any connection trouble the
+/// caches are emptied and bypassed until the listener is back.
+pub async fn listen(pool: PgPool, cache: Arc<HotCache>) {
+    loop {
+        match listen_once(&pool, &cache).await {
+            Ok(()) => {
+                tracing::warn!("cache listener connection lost; caches bypassed until it is back")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cache listener failed; caches bypassed until it is back")
+            }
+        }
+        cache.set_listening(false);
+        cache.playback_keys_changed.notify_one();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn listen_once(pool: &PgPool, cache: &HotCache) -> sqlx::Result<()> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    cache.set_listening(true);
+    // Changes made before LISTEN took effect were missed: let the key ring look again.
+    cache.playback_keys_changed.notify_one();
+    // `try_recv` returns None when the connection dropped (notifications may have been lost).
+    while let Some(notification) = listener.try_recv().await? {
+        cache.invalidate(notification.payload());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller() -> Caller {
+        Caller {
+            key_name: "k".into(),
+            scopes: vec![],
+            tenant: None,
+        }
+    }
+
+    #[test]
+    fn nothing_is_cached_while_the_listener_is_down() {
+        let cache = HotCache::default();
+        cache.put_api_key(cache.epoch(), [1; 32], caller());
+        assert!(cache.api_key(&[1; 32]).is_none());
+        cache.set_listening(true);
+        cache.put_api_key(cache.epoch(), [1; 32], caller());
+        assert!(cache.api_key(&[1; 32]).is_some());
+        cache.set_listening(false);
+        assert!(cache.api_key(&[1; 32]).is_none());
+    }
+
+    #[test]
+    fn a_read_that_raced_with_an_invalidation_is_not_stored() {
+        let cache = HotCache::default();
+        cache.set_listening(true);
+        let before = cache.epoch();
+        cache.invalidate("api_keys");
+        cache.put_api_key(before, [2; 32], caller());
+        assert!(cache.api_key(&[2; 32]).is_none());
+    }
+
+    #[test]
+    fn notifications_clear_what_they_name() {
+        let cache = HotCache::default();
+        cache.set_listening(true);
+        let id = Uuid::new_v4();
+        let target = MintTarget {
+            tenant: "t".into(),
+            phase: "ready".into(),
+            authorized: true,
+            caller_key: false,
+            channel_arn: None,
+            playback_url: None,
+        };
+        cache.put_channel(cache.epoch(), id, target.clone());
+        cache.put_api_key(cache.epoch(), [3; 32], caller());
+        cache.invalidate(&format!("channel:{}", Uuid::new_v4()));
+        assert!(cache.channel(&id).is_some() && cache.api_key(&[3; 32]).is_some());
+        cache.invalidate(&format!("channel:{id}"));
+        assert!(cache.channel(&id).is_none() && cache.api_key(&[3; 32]).is_some());
+        cache.invalidate("api_keys");
+        assert!(cache.api_key(&[3; 32]).is_none());
+    }
+}
