@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::postgres::PgPoolOptions;
 
-use crate::helpers::{OPENAPI_PATH, TestApp, channel, client, send, serve};
+use crate::helpers::{LIMITS, OPENAPI_PATH, TestApp, channel, client, send, serve};
 
 #[tokio::test]
 async fn healthz_and_readyz_answer_200_without_a_key() {
@@ -27,7 +27,17 @@ async fn readyz_is_a_503_problem_when_the_database_is_unreachable() {
         .acquire_timeout(Duration::from_secs(1))
         .connect_lazy("postgres://postgres@127.0.0.1:1/x")
         .expect("a lazy pool");
-    let (address, _stop) = serve(pool).await;
+    let aws = ivs_provisioner::aws::Aws::for_local_endpoint(
+        "http://127.0.0.1:1",
+        "us-east-1",
+        &ivs_provisioner::aws::RateSettings::unlimited(),
+    )
+    .await;
+    let ring = ivs_provisioner::playback_keys::KeyRing::new(
+        ivs_provisioner::playback_keys::KeySource::None,
+    );
+    let tokens = ivs_provisioner::tokens::Tokens::new(std::sync::Arc::new(ring), LIMITS);
+    let (address, _stop) = serve(pool, aws, tokens).await;
 
     let ready = send(client().get(format!("{address}/readyz"))).await;
     let health = send(client().get(format!("{address}/healthz"))).await;

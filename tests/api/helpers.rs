@@ -6,10 +6,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use aws_sim::{RunningSim, SimConfig};
 use ivs_provisioner::auth::{self, Scope};
+use ivs_provisioner::aws::{Aws, RateSettings};
 use ivs_provisioner::db;
 use ivs_provisioner::error::PROBLEM_JSON;
+use ivs_provisioner::playback_keys::{KeyRing, KeySource, source};
+use ivs_provisioner::reconciler::{self, Ctx, Settings};
 use ivs_provisioner::startup::{AppState, Application, HttpSettings};
+use ivs_provisioner::tokens::{TokenLimits, Tokens};
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
@@ -39,8 +44,20 @@ fn with_database(url: &str, database: &str) -> String {
     url.to_string()
 }
 
-/// A running application on its own, freshly migrated database.
+/// The SSM parameter holding the test app's managed signing key (in its simulator).
+pub const SIGNING_KEY_PARAMETER: &str = "/test/playback-signing-key";
+
+/// Token limits of the test app unless a test asks for others.
+pub const LIMITS: TokenLimits = TokenLimits {
+    default_ttl_secs: 300,
+    max_ttl_secs: 3600,
+};
+
+/// A running application on its own, freshly migrated database, with its own AWS simulator
+/// and a managed signing key in the simulator's SSM.
 pub struct TestApp {
+    pub sim: RunningSim,
+    pub aws: Aws,
     /// `http://127.0.0.1:<port>`
     pub address: String,
     pub pool: PgPool,
@@ -55,6 +72,11 @@ pub struct TestApp {
 impl TestApp {
     /// Creates `ivsp_test_<uuid>`, migrates it and serves the application on port 0.
     pub async fn spawn() -> TestApp {
+        Self::spawn_with(LIMITS).await
+    }
+
+    /// [`TestApp::spawn`] with other token limits (a short maximum TTL for rotation tests).
+    pub async fn spawn_with(limits: TokenLimits) -> TestApp {
         let database_name = format!("ivsp_test_{}", Uuid::new_v4().simple());
         let server = server_url();
         let mut admin = server_connection(&server).await;
@@ -70,8 +92,23 @@ impl TestApp {
             .await
             .expect("connect to the test database");
         db::migrate(&pool).await.expect("migrate the test database");
-        let (address, shutdown) = serve(pool.clone()).await;
+        let sim = aws_sim::spawn(SimConfig::for_tests())
+            .await
+            .expect("start the AWS simulator");
+        let aws =
+            Aws::for_local_endpoint(&sim.endpoint(), "us-east-1", &RateSettings::unlimited()).await;
+        source::store_new(&aws, SIGNING_KEY_PARAMETER, false)
+            .await
+            .expect("store a signing key in SSM");
+        let ring = Arc::new(KeyRing::new(KeySource::Ssm(SIGNING_KEY_PARAMETER.into())));
+        ring.register(&pool, &aws)
+            .await
+            .expect("register the signing key");
+        let tokens = Tokens::new(ring, limits);
+        let (address, shutdown) = serve(pool.clone(), aws.clone(), tokens).await;
         TestApp {
+            sim,
+            aws,
             address,
             pool,
             database_url,
@@ -80,6 +117,28 @@ impl TestApp {
             shutdown: Some(shutdown),
             keys: AtomicUsize::new(0),
         }
+    }
+
+    /// Runs the reconciler until no channel needs work (retries made due at once).
+    pub async fn reconcile(&self) {
+        let ctx = Ctx::new(self.pool.clone(), self.aws.clone(), reconciler_settings());
+        for _ in 0..30 {
+            reconciler::run_once(&ctx).await.expect("a reconciler pass");
+            let waiting: i64 = sqlx::query_scalar(
+                "select count(*) from channels where phase in ('pending', 'provisioning', 'updating', 'deleting')",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .expect("count waiting channels");
+            if waiting == 0 {
+                return;
+            }
+            sqlx::query("update channels set next_attempt_at = now() where phase <> 'failed'")
+                .execute(&self.pool)
+                .await
+                .expect("make retries due");
+        }
+        panic!("the reconciler did not settle");
     }
 
     /// Creates an API key named `name` and returns its secret.
@@ -234,15 +293,28 @@ impl Drop for TestApp {
 
 /// Serves the application on 127.0.0.1:0 with `pool`; returns its address and the switch that
 /// stops it.
-pub async fn serve(pool: PgPool) -> (String, oneshot::Sender<()>) {
-    let state = AppState {
-        pool,
-        settings: Arc::new(HttpSettings {
-            request_timeout: Duration::from_secs(30),
-            max_body_bytes: MAX_BODY_BYTES,
-            shutdown_grace: Duration::from_secs(1),
-        }),
+/// The reconciler's default settings (from its command-line defaults), with quick retries.
+fn reconciler_settings() -> Settings {
+    #[derive(clap::Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        reconciler: reconciler::ReconcilerArgs,
+    }
+    let defaults = <Defaults as clap::Parser>::parse_from(["test"]);
+    let mut settings = Settings::from(&defaults.reconciler);
+    settings.max_backoff = Duration::from_secs(1);
+    settings.recording_wait = Duration::from_secs(5);
+    settings
+}
+
+/// Managed keys are maintained by the tests themselves (`lifecycle::maintain`), not by a timer.
+pub async fn serve(pool: PgPool, aws: Aws, tokens: Arc<Tokens>) -> (String, oneshot::Sender<()>) {
+    let settings = HttpSettings {
+        request_timeout: Duration::from_secs(30),
+        max_body_bytes: MAX_BODY_BYTES,
+        shutdown_grace: Duration::from_secs(1),
     };
+    let state = AppState::new(pool, settings, aws, tokens, None, Duration::from_secs(3600));
     let bind: SocketAddr = "127.0.0.1:0".parse().expect("a socket address");
     let application = Application::build(bind, state)
         .await

@@ -5,11 +5,14 @@
 mod audit;
 mod auth;
 mod channels;
-mod drift;
 mod cli;
+mod custody;
+mod drift;
 mod health;
 mod helpers;
+mod keys;
 mod malformed;
 mod openapi;
 mod pagination;
+mod tokens;
 mod validation;
