@@ -77,7 +77,10 @@ if mode == "real":
     print(f"lower bound {bound:.1f} s (CreateChannel at 5/s: {create:.1f} s; 3 PutParameter per channel at 3/s: {ssm:.1f} s)")
     print(f"time / bound: {total / bound * 100:.1f}%")
 PY
-echo "AWS calls by operation:"
-curl -s "$AWS_ENDPOINT_URL/_sim/calls"
-echo
-echo "throttled calls seen by the service: $(grep -c ThrottlingException /tmp/ivsp-bench-provision.log || true)"
+echo "AWS calls by operation (attempts, SDK retries included):"
+curl -s "$AWS_ENDPOINT_URL/_sim/calls" | python3 -c '
+import json, sys
+calls = json.load(sys.stdin)
+print(json.dumps(calls))
+extra = calls.get("ssm:PutParameter", 0) - 3 * int(sys.argv[1])
+print(f"PutParameter attempts beyond 3 per channel (throttled and retried): {extra}")' "$N"

@@ -96,9 +96,13 @@ impl From<&ServeArgs> for HttpSettings {
 pub fn app(state: AppState) -> Router {
     let (api, doc) = api::routes();
     let settings = state.settings.clone();
+    crate::metrics::install();
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+        // Prometheus text; unauthenticated like /healthz (no secrets, and scrapers send no key).
+        .route("/metrics", axum::routing::get(crate::metrics::render))
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(from_fn(crate::metrics::track_http))
         .with_state(state)
         .layer(from_fn(run_to_completion))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))

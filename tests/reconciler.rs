@@ -61,6 +61,7 @@ async fn fresh_database() -> (PgPool, String) {
 impl World {
     async fn new() -> World {
         let (pool, database_url) = fresh_database().await;
+        ivs_provisioner::metrics::install();
         let sim = aws_sim::spawn(SimConfig::for_tests()).await.unwrap();
         let aws = Aws::for_local_endpoint(&sim.endpoint(), REGION, &unlimited()).await;
         let ctx = Ctx::new(pool.clone(), aws, settings());
@@ -455,6 +456,15 @@ async fn with_throttling_and_server_errors_injected_one_hundred_channels_all_bec
     assert_eq!(
         failures, 0,
         "throttling and 5xx are retried, never shown as a failure"
+    );
+    let metrics = ivs_provisioner::metrics::install().render();
+    assert!(
+        metrics.contains(r#"outcome="throttled""#),
+        "AWS throttles are counted even when the SDK retries them"
+    );
+    assert!(
+        metrics.contains(r#"reconcile_attempts_total{outcome="done"}"#),
+        "{metrics}"
     );
     w.assert_no_duplicates_or_orphans().await;
 }

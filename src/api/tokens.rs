@@ -146,6 +146,7 @@ async fn mint_token(
         )
     })?;
     let token = signer.sign(&claims)?;
+    metrics::counter!(crate::metrics::TOKENS_MINTED).increment(1);
     let playback_url = format!("{url}?token={token}");
     Ok(Json(PlaybackToken {
         token,

@@ -2,6 +2,7 @@
 //! client-side rate limits, and the classification of AWS errors into retryable and permanent.
 
 pub mod errors;
+pub mod interceptor;
 pub mod limits;
 
 use aws_config::BehaviorVersion;
@@ -29,9 +30,15 @@ impl Aws {
     }
 
     pub fn from_config(config: &aws_config::SdkConfig, rates: &RateSettings) -> Self {
+        let ivs = aws_sdk_ivs::config::Builder::from(config)
+            .interceptor(interceptor::CallMetrics)
+            .build();
+        let ssm = aws_sdk_ssm::config::Builder::from(config)
+            .interceptor(interceptor::CallMetrics)
+            .build();
         Aws {
-            ivs: aws_sdk_ivs::Client::new(config),
-            ssm: aws_sdk_ssm::Client::new(config),
+            ivs: aws_sdk_ivs::Client::from_conf(ivs),
+            ssm: aws_sdk_ssm::Client::from_conf(ssm),
             limits: RateLimits::new(rates),
         }
     }

@@ -237,8 +237,18 @@ async fn handle(ctx: Ctx, row: Claimed) {
         })
     };
     let span = tracing::info_span!("reconcile", channel = %row.id, tenant = %row.tenant, name = %row.name, generation = row.generation);
+    let started = std::time::Instant::now();
     let result =
         tracing::Instrument::instrument(channel::reconcile(&ctx, &row), span.clone()).await;
+    let outcome = match &result {
+        Ok(()) => "done",
+        Err(StepError::Defer { .. }) => "deferred",
+        Err(e) if e.is_permanent() => "failed",
+        Err(_) => "retry",
+    };
+    metrics::counter!(crate::metrics::RECONCILE_ATTEMPTS, "outcome" => outcome).increment(1);
+    metrics::histogram!(crate::metrics::RECONCILE_DURATION, "outcome" => outcome)
+        .record(started.elapsed().as_secs_f64());
     heartbeat.abort();
     let _enter = span.enter();
     if let Err(error) = result

@@ -12,6 +12,7 @@ mod health;
 mod helpers;
 mod keys;
 mod malformed;
+mod metrics;
 mod openapi;
 mod pagination;
 mod tokens;
