@@ -5,7 +5,8 @@
 #
 # On a fresh machine it starts the installed Postgres if it is down, drops test databases left
 # by earlier runs, prepares the Python virtualenv the simulator's moto tests use, then runs
-# `cargo fmt --check`, `cargo clippy -D warnings` and `cargo test --workspace`.
+# `cargo fmt --check`, `cargo clippy -D warnings`, `cargo test --workspace`, and schemathesis
+# against the running service (scripts/fuzz-api.sh).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -80,5 +81,8 @@ cargo clippy --workspace --all-targets -- -D warnings || fail "clippy found prob
 
 section "cargo test"
 cargo test --workspace "$@" || fail "tests failed"
+
+section "API fuzzing (schemathesis against the committed OpenAPI document)"
+bash scripts/fuzz-api.sh || fail "schemathesis found responses that break the OpenAPI document or 5xx"
 
 section "all checks passed"

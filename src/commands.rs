@@ -211,7 +211,8 @@ fn dev_guide(addr: std::net::SocketAddr, aws_endpoint: &str, key: &str) -> Strin
     format!(
         r#"
 ivs-provisioner dev mode is running on http://{addr}
-API reference: http://{addr}/docs      OpenAPI: http://{addr}/openapi.json\nAWS simulator: {aws_endpoint}  (state: curl {aws_endpoint}/_sim/state)
+API reference: http://{addr}/docs      OpenAPI: http://{addr}/openapi.json
+AWS simulator: {aws_endpoint}  (state: curl {aws_endpoint}/_sim/state)
 
 A new admin API key (shown once; each start makes a new one):
   export IVSP_KEY={key}

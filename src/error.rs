@@ -111,6 +111,9 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Aws(e) if e.retryable() => StatusCode::SERVICE_UNAVAILABLE,
+            // The row names an IVS resource that is gone: being deleted, or deleted outside
+            // the service (the reconciler recreates it). A state conflict, not a gateway error.
+            Self::Aws(e) if e.is_not_found() => StatusCode::CONFLICT,
             Self::Aws(_) => StatusCode::BAD_GATEWAY,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -130,6 +133,10 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
             Self::Unavailable(_) => ("unavailable", "Service unavailable"),
             Self::Aws(e) if e.retryable() => ("aws-unavailable", "AWS is busy; try again shortly"),
+            Self::Aws(e) if e.is_not_found() => (
+                "aws-resource-missing",
+                "The channel does not exist in IVS right now",
+            ),
             Self::Aws(_) => ("aws-error", "AWS refused the request"),
             Self::Database(_) | Self::Internal(_) => ("internal", "Internal server error"),
         };

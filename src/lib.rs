@@ -12,6 +12,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod playback_keys;
+pub mod live;
 pub mod metrics;
 pub mod reconciler;
 pub mod startup;

@@ -40,6 +40,8 @@ pub struct AppState {
     pub aws: Aws,
     pub tokens: Arc<Tokens>,
     pub cache: Arc<HotCache>,
+    /// Live stream status, cached for a few seconds.
+    pub live: Arc<crate::live::LiveStatus>,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
             aws,
             tokens,
             cache,
+            live: Arc::default(),
         }
     }
 }

@@ -8,7 +8,8 @@ pub fn init(args: &LogArgs) {
     let filter = EnvFilter::try_new(&args.log_filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     // A second init (tests building several apps) is harmless, so its error is ignored.
     let _ = match args.log_format {
         LogFormat::Json => builder

@@ -69,6 +69,8 @@ pub struct Channel {
     /// The desired state, with every default filled in. `PATCH` applies a merge patch to it.
     pub spec: ChannelSpec,
     pub status: ChannelStatus,
+    /// Live status from IVS, on `GET /v1/channels/{id}` for a provisioned channel (null elsewhere).
+    pub stream: Option<crate::live::StreamStatus>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
@@ -128,6 +130,7 @@ impl From<ChannelRow> for Channel {
                     .last_error
                     .and_then(|e| serde_json::from_value(e.0).ok()),
             },
+            stream: None,
             created_at: row.created_at,
             updated_at: row.updated_at,
             deleted_at: row.deleted_at,
@@ -335,7 +338,17 @@ async fn get_channel(
     ChannelId(id): ChannelId,
 ) -> ApiResult<Json<Channel>> {
     caller.require(Scope::ChannelsRead)?;
-    Ok(Json(visible_channel(&state, &caller, id).await?.into()))
+    let mut channel = Channel::from(visible_channel(&state, &caller, id).await?);
+    let live_arn = channel
+        .status
+        .outputs
+        .channel_arn
+        .clone()
+        .filter(|_| channel.deleted_at.is_none());
+    if let Some(arn) = live_arn {
+        channel.stream = Some(state.live.stream(&state.aws, &arn).await);
+    }
+    Ok(Json(channel))
 }
 
 /// List channels, oldest first, a page at a time.
@@ -402,8 +415,10 @@ async fn list_channels(
 #[utoipa::path(
     patch, path = "/v1/channels/{id}", tag = "channels",
     params(("id" = Uuid, Path, description = "Channel id")),
-    request_body(content = ChannelRequest, content_type = "application/merge-patch+json",
-                 description = "A merge patch: fields to set, null to reset a field to its default"),
+    request_body(content = Object, content_type = "application/merge-patch+json",
+                 description = "A JSON merge patch (RFC 7396) of the channel's `spec` (shaped like ChannelRequest): \
+                                fields to set, null to reset a field to its default",
+                 example = json!({"latency_mode": "NORMAL", "tags": {"Team": "live"}})),
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Change accepted; the reconciler applies it", body = Channel),

@@ -8,6 +8,7 @@ pub mod health;
 pub mod openapi;
 pub mod playback_keys;
 pub mod stream_keys;
+pub mod streams;
 pub mod tokens;
 pub mod viewers;
 
@@ -26,6 +27,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(viewers::router())
         .merge(stream_keys::router())
         .merge(playback_keys::router())
+        .merge(streams::router())
         .merge(drift::router())
         .split_for_parts();
     openapi::add_problem_responses(&mut doc);

@@ -1,7 +1,7 @@
 //! The OpenAPI document's frame: info, the bearer scheme, and the problem responses that every
 //! operation can give, added in one place instead of repeated on each handler.
 
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -82,7 +82,7 @@ pub fn add_problem_responses(doc: &mut OpenApiDoc) {
             if operation
                 .parameters
                 .as_ref()
-                .is_some_and(|p| p.iter().any(|p| p.name == "cursor"))
+                .is_some_and(|p| p.iter().any(|p| p.parameter_in == ParameterIn::Query))
             {
                 statuses.push(("400", "A query parameter is invalid"));
             }

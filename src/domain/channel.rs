@@ -66,10 +66,18 @@ pub enum ThumbnailRecordingMode {
 }))]
 pub struct ChannelRequest {
     /// Who the channel belongs to: 1-64 letters, numbers, hyphens, underscores.
-    #[schema(example = "acme-fitness")]
+    #[schema(
+        example = "acme-fitness",
+        required = true,
+        pattern = "^[a-zA-Z0-9_-]{1,64}$"
+    )]
     pub tenant: Option<String>,
     /// IVS channel name, unique per tenant among live channels: 1-128 letters, numbers, hyphens, underscores.
-    #[schema(example = "yoga-2026-11-27-0700")]
+    #[schema(
+        example = "yoga-2026-11-27-0700",
+        required = true,
+        pattern = "^[a-zA-Z0-9_-]{1,128}$"
+    )]
     pub name: Option<String>,
     #[serde(rename = "type")]
     #[schema(value_type = Option<ChannelType>)]

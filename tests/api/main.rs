@@ -15,5 +15,6 @@ mod malformed;
 mod metrics;
 mod openapi;
 mod pagination;
+mod streams;
 mod tokens;
 mod validation;

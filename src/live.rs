@@ -1,0 +1,184 @@
+//! Live stream status from IVS (GetStream, ListStreams), cached for a few seconds and paced by
+//! the client-side rate limits, so operators polling a dashboard never cause throttling. IVS
+//! answers ChannelNotBroadcasting for an offline channel: that is `offline`, not an error.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::aws::errors::from_sdk;
+use crate::aws::limits::CallClass;
+use crate::aws::{Aws, AwsError};
+
+/// How long a status is reused, and how long a read waits for the GetStream budget before it
+/// answers with what it has.
+const TTL: Duration = Duration::from_secs(5);
+const BUDGET_WAIT: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamState {
+    Live,
+    Offline,
+    /// IVS could not be asked just now (see `error`); retry shortly.
+    Unknown,
+}
+
+/// A channel's live status as IVS last reported it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StreamStatus {
+    pub state: StreamState,
+    /// `HEALTHY`, `STARVING` or `UNKNOWN` while live.
+    pub health: Option<String>,
+    /// Viewers now (IVS counts a view within ~15 s of playback start); -1 means IVS timed out.
+    pub viewer_count: Option<i64>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub stream_id: Option<String>,
+    /// When IVS was asked.
+    pub checked_at: DateTime<Utc>,
+    /// Why the state is unknown.
+    pub error: Option<String>,
+}
+
+/// A live stream of one of the service's channels.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LiveStream {
+    pub channel_arn: String,
+    pub stream_id: Option<String>,
+    pub health: Option<String>,
+    pub viewer_count: i64,
+    pub start_time: Option<DateTime<Utc>>,
+}
+
+#[derive(Default)]
+pub struct LiveStatus {
+    streams: Mutex<HashMap<String, (Instant, StreamStatus)>>,
+    listing: Mutex<Option<(Instant, DateTime<Utc>, Vec<LiveStream>)>>,
+}
+
+fn to_chrono(time: Option<&aws_sdk_ivs::primitives::DateTime>) -> Option<DateTime<Utc>> {
+    time.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+}
+
+impl LiveStatus {
+    /// The channel's status, from the cache when it is fresh.
+    pub async fn stream(&self, aws: &Aws, channel_arn: &str) -> StreamStatus {
+        let stale = {
+            let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+            match streams.get(channel_arn) {
+                Some((at, status)) if at.elapsed() < TTL => return status.clone(),
+                other => other.map(|(_, status)| status.clone()),
+            }
+        };
+        if tokio::time::timeout(
+            BUDGET_WAIT,
+            aws.limits.wait("GetStream", CallClass::IvsStream),
+        )
+        .await
+        .is_err()
+        {
+            return stale.unwrap_or_else(|| {
+                unknown("the GetStream rate budget is in use; retry shortly".into())
+            });
+        }
+        let status = match aws.ivs.get_stream().channel_arn(channel_arn).send().await {
+            Ok(out) => match out.stream {
+                Some(s) => StreamStatus {
+                    state: if s.state().is_some_and(|st| st.as_str() == "LIVE") {
+                        StreamState::Live
+                    } else {
+                        StreamState::Offline
+                    },
+                    health: s.health().map(|h| h.as_str().to_owned()),
+                    viewer_count: Some(s.viewer_count()),
+                    start_time: to_chrono(s.start_time()),
+                    stream_id: s.stream_id().map(str::to_owned),
+                    checked_at: Utc::now(),
+                    error: None,
+                },
+                None => offline(),
+            },
+            Err(e) => {
+                let error = from_sdk("GetStream", e);
+                if error.is_code("ChannelNotBroadcasting") {
+                    offline()
+                } else {
+                    unknown(error.to_string())
+                }
+            }
+        };
+        self.streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(channel_arn.to_owned(), (Instant::now(), status.clone()));
+        status
+    }
+
+    /// Every live stream in the account and region (ListStreams), cached like [`Self::stream`].
+    pub async fn live_streams(
+        &self,
+        aws: &Aws,
+    ) -> Result<(DateTime<Utc>, Vec<LiveStream>), AwsError> {
+        if let Some((at, checked, streams)) = self
+            .listing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            && at.elapsed() < TTL
+        {
+            return Ok((*checked, streams.clone()));
+        }
+        let mut streams = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            aws.limits.wait("ListStreams", CallClass::IvsStream).await;
+            let page = aws
+                .ivs
+                .list_streams()
+                .max_results(100)
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| from_sdk("ListStreams", e))?;
+            streams.extend(page.streams().iter().map(|s| LiveStream {
+                channel_arn: s.channel_arn().unwrap_or_default().to_owned(),
+                stream_id: s.stream_id().map(str::to_owned),
+                health: s.health().map(|h| h.as_str().to_owned()),
+                viewer_count: s.viewer_count(),
+                start_time: to_chrono(s.start_time()),
+            }));
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+                _ => break,
+            }
+        }
+        let checked = Utc::now();
+        *self.listing.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), checked, streams.clone()));
+        Ok((checked, streams))
+    }
+}
+
+fn offline() -> StreamStatus {
+    StreamStatus {
+        state: StreamState::Offline,
+        health: None,
+        viewer_count: None,
+        start_time: None,
+        stream_id: None,
+        checked_at: Utc::now(),
+        error: None,
+    }
+}
+
+fn unknown(error: String) -> StreamStatus {
+    StreamStatus {
+        state: StreamState::Unknown,
+        error: Some(error),
+        ..offline()
+    }
+}
