@@ -218,22 +218,21 @@ A new admin API key (shown once; each start makes a new one):
   export IVSP_KEY={key}
   export IVSP=http://{addr}
 
-Try it:
-  # declare a channel (202; the same request again returns 200 and the same channel)
-  curl -s -X POST $IVSP/v1/channels -H "Authorization: Bearer $IVSP_KEY" -H 'Content-Type: application/json' \
-    -d '{{"tenant":"acme","name":"yoga-101","authorized":true,"recording":{{"s3_bucket_name":"acme-recordings"}}}}'
-  # watch it become ready (the reconciler creates it in the simulator within seconds)
-  curl -s "$IVSP/v1/channels?tenant=acme" -H "Authorization: Bearer $IVSP_KEY" | grep -o '"phase":"[a-z]*"'
-  # list channels (outputs: ARN, ingest endpoint, playback URL, recording configuration ARN)
-  curl -s "$IVSP/v1/channels?tenant=acme" -H "Authorization: Bearer $IVSP_KEY"
-  # change it (JSON merge patch); use the id from the create response
-  ID=$(curl -s "$IVSP/v1/channels?tenant=acme&name_prefix=yoga-101" -H "Authorization: Bearer $IVSP_KEY" | sed -E 's/.*"items":\[\{{"id":"([^"]+)".*/\1/')
-  curl -s -X PATCH $IVSP/v1/channels/$ID -H "Authorization: Bearer $IVSP_KEY" -H 'Content-Type: application/merge-patch+json' \
-    -d '{{"latency_mode":"NORMAL"}}'
-  # its audit trail
-  curl -s $IVSP/v1/channels/$ID/events -H "Authorization: Bearer $IVSP_KEY"
-  # delete it
-  curl -s -X DELETE $IVSP/v1/channels/$ID -H "Authorization: Bearer $IVSP_KEY"
+Try the whole journey (copy-paste line by line):
+  # 1. declare a private, recorded channel: 202 (the same request again: 200, same channel)
+  ID=$(curl -s -X POST $IVSP/v1/channels -H "Authorization: Bearer $IVSP_KEY" -H 'Content-Type: application/json' -d '{{"tenant":"acme","name":"yoga-101","authorized":true,"recording":{{"s3_bucket_name":"acme-recordings"}}}}' | sed -E 's/^[{{]"id":"([^"]+)".*/\1/'); echo "channel $ID"
+  # 2. wait until the reconciler has made it in IVS (seconds), then read it: outputs, live status
+  until curl -s $IVSP/v1/channels/$ID -H "Authorization: Bearer $IVSP_KEY" | grep -q '"phase":"ready"'; do sleep 1; done
+  curl -s $IVSP/v1/channels/$ID -H "Authorization: Bearer $IVSP_KEY"; echo
+  # 3. mint a playback token for a member (playback_url already carries ?token=)
+  curl -s -X POST $IVSP/v1/channels/$ID/playback-tokens -H "Authorization: Bearer $IVSP_KEY" -H 'Content-Type: application/json' -d '{{"viewer_id":"member-42","ttl_seconds":300}}'; echo
+  # 4. read the stream key for the broadcaster (also in SSM: /live/acme/yoga-101/stream-key)
+  curl -s $IVSP/v1/channels/$ID/stream-key -H "Authorization: Bearer $IVSP_KEY"; echo
+  # 5. change it (JSON merge patch) and read its audit trail
+  curl -s -X PATCH $IVSP/v1/channels/$ID -H "Authorization: Bearer $IVSP_KEY" -H 'Content-Type: application/merge-patch+json' -d '{{"latency_mode":"NORMAL"}}'; echo
+  curl -s $IVSP/v1/channels/$ID/events -H "Authorization: Bearer $IVSP_KEY"; echo
+  # 6. delete it (202; the reconciler removes it from IVS and SSM)
+  curl -s -X DELETE $IVSP/v1/channels/$ID -H "Authorization: Bearer $IVSP_KEY"; echo
 
 Press Ctrl-C to stop.
 "#
