@@ -147,7 +147,11 @@ async fn the_stream_key_is_read_from_ivs_and_rotation_replaces_it_in_ivs_and_ssm
         .unwrap()
         .to_owned();
     assert_ne!(new, old);
-    assert_eq!(stream_keys_of(&app, &arn), std::slice::from_ref(&new), "exactly one key");
+    assert_eq!(
+        stream_keys_of(&app, &arn),
+        std::slice::from_ref(&new),
+        "exactly one key"
+    );
     assert_eq!(ssm_stream_key(&app, "acme", "yoga").await, new);
     let kinds = event_kinds(&app, &admin, &id).await;
     assert!(
