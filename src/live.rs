@@ -57,7 +57,14 @@ pub struct LiveStream {
 #[derive(Default)]
 pub struct LiveStatus {
     streams: Mutex<HashMap<String, (Instant, StreamStatus)>>,
-    listing: Mutex<Option<(Instant, DateTime<Utc>, Vec<LiveStream>)>>,
+    listing: Mutex<Option<Listing>>,
+}
+
+/// The last ListStreams answer.
+struct Listing {
+    fetched: Instant,
+    checked_at: DateTime<Utc>,
+    streams: Vec<LiveStream>,
 }
 
 fn to_chrono(time: Option<&aws_sdk_ivs::primitives::DateTime>) -> Option<DateTime<Utc>> {
@@ -123,14 +130,14 @@ impl LiveStatus {
         &self,
         aws: &Aws,
     ) -> Result<(DateTime<Utc>, Vec<LiveStream>), AwsError> {
-        if let Some((at, checked, streams)) = self
+        if let Some(l) = self
             .listing
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
-            && at.elapsed() < TTL
+            && l.fetched.elapsed() < TTL
         {
-            return Ok((*checked, streams.clone()));
+            return Ok((l.checked_at, l.streams.clone()));
         }
         let mut streams = Vec::new();
         let mut next: Option<String> = None;
@@ -157,8 +164,11 @@ impl LiveStatus {
             }
         }
         let checked = Utc::now();
-        *self.listing.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((Instant::now(), checked, streams.clone()));
+        *self.listing.lock().unwrap_or_else(|e| e.into_inner()) = Some(Listing {
+            fetched: Instant::now(),
+            checked_at: checked,
+            streams: streams.clone(),
+        });
         Ok((checked, streams))
     }
 }

@@ -60,9 +60,13 @@ async fn fresh_database() -> (PgPool, String) {
 
 impl World {
     async fn new() -> World {
+        World::with(SimConfig::for_tests()).await
+    }
+
+    async fn with(config: SimConfig) -> World {
         let (pool, database_url) = fresh_database().await;
         ivs_provisioner::metrics::install();
-        let sim = aws_sim::spawn(SimConfig::for_tests()).await.unwrap();
+        let sim = aws_sim::spawn(config).await.unwrap();
         let aws = Aws::for_local_endpoint(&sim.endpoint(), REGION, &unlimited()).await;
         let ctx = Ctx::new(pool.clone(), aws, settings());
         World {
@@ -684,4 +688,92 @@ async fn killing_worker_processes_at_random_moments_never_duplicates_or_orphans_
         3,
         "one shared configuration per settings tuple"
     );
+}
+
+#[tokio::test]
+async fn a_recording_configuration_that_ivs_cannot_create_fails_the_channel_with_its_reason() {
+    let mut config = SimConfig::for_tests();
+    config.foreign_buckets = vec!["bucket-in-eu".into()];
+    let w = World::with(config).await;
+    let id = w
+        .declare(
+            json!({"tenant": "t", "name": "c", "recording": {"s3_bucket_name": "bucket-in-eu"}}),
+        )
+        .await;
+
+    w.settle().await;
+
+    let row = w.row(id).await;
+    assert_eq!(row.phase, "failed");
+    let error = row.last_error.unwrap().0;
+    assert_eq!(error["code"], "RecordingConfigurationCreateFailed");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("bucket-in-eu") && message.contains("CREATE_FAILED"),
+        "{message}"
+    );
+    assert!(
+        error["next_attempt_at"].is_string() && error["attempts"] == 1,
+        "{error}"
+    );
+    assert!(
+        w.dump()["channels"].as_array().unwrap().is_empty(),
+        "no channel without its recording"
+    );
+}
+
+#[tokio::test]
+async fn a_live_channel_is_updated_when_its_broadcast_ends_and_deleted_at_once_with_force() {
+    let w = World::new().await;
+    let id = w.declare(json!({"tenant": "t", "name": "live"})).await;
+    w.settle().await;
+    let arn = w.channel_arn(id).await;
+    w.sim
+        .simulator
+        .start_broadcast(aws_sim::BroadcastSpec::new(&arn))
+        .unwrap();
+
+    let mut spec = w.row(id).await.spec.0.clone();
+    spec.latency_mode = serde_json::from_value(json!("NORMAL")).unwrap();
+    db::channels::update_spec(&w.pool, id, &spec, "updating")
+        .await
+        .unwrap();
+    reconciler::run_once(&w.ctx).await.unwrap();
+
+    let row = w.row(id).await;
+    assert_eq!(row.phase, "updating", "a live channel cannot be updated");
+    let reason = row.last_error.unwrap().0["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(reason.contains("live"), "the channel says why: {reason}");
+    assert_eq!(w.dump()["channels"][0]["latencyMode"], "LOW");
+
+    w.sim.simulator.stop_broadcast(&arn);
+    w.settle().await;
+    assert_eq!(w.phase(id).await, "ready");
+    assert_eq!(w.dump()["channels"][0]["latencyMode"], "NORMAL");
+
+    w.sim
+        .simulator
+        .start_broadcast(aws_sim::BroadcastSpec::new(&arn))
+        .unwrap();
+    db::channels::mark_deleting(&w.pool, id, false)
+        .await
+        .unwrap();
+    reconciler::run_once(&w.ctx).await.unwrap();
+    assert_eq!(
+        w.phase(id).await,
+        "deleting",
+        "a live channel is not deleted without force"
+    );
+    assert_eq!(w.dump()["channels"].as_array().unwrap().len(), 1);
+
+    db::channels::mark_deleting(&w.pool, id, true)
+        .await
+        .unwrap();
+    w.settle().await;
+    assert_eq!(w.phase(id).await, "deleted");
+    assert!(w.dump()["channels"].as_array().unwrap().is_empty());
+    assert_eq!(w.sim.simulator.calls_of("StopStream"), 1);
 }
