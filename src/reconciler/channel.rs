@@ -7,7 +7,9 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_ivs::types::{Channel, ChannelLatencyMode, ChannelType, TranscodePreset};
+use aws_sdk_ivs::types::{
+    Channel, ChannelLatencyMode, ChannelSummary, ChannelType, TranscodePreset,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -239,10 +241,12 @@ async fn find_channel(
     Ok(Some(get_channel(ctx, &keep).await?))
 }
 
-/// ARNs of the channels named like the row that carry its identity tag.
-pub async fn channels_with_identity(ctx: &Ctx, row: &Claimed) -> Result<Vec<String>, StepError> {
-    let id = row.id.to_string();
-    let mut found = Vec::new();
+/// Every channel summary IVS lists, all pages, optionally filtered by name.
+pub async fn list_channels(
+    ctx: &Ctx,
+    name: Option<&str>,
+) -> Result<Vec<ChannelSummary>, StepError> {
+    let mut all = Vec::new();
     let mut next: Option<String> = None;
     loop {
         ctx.aws
@@ -253,26 +257,36 @@ pub async fn channels_with_identity(ctx: &Ctx, row: &Claimed) -> Result<Vec<Stri
             .aws
             .ivs
             .list_channels()
-            .filter_by_name(&row.spec.0.name)
+            .set_filter_by_name(name.map(str::to_owned))
             .max_results(100)
             .set_next_token(next)
             .send()
             .await
             .map_err(|e| from_sdk("ListChannels", e))?;
-        for summary in page.channels() {
-            let ours = summary
-                .tags()
-                .and_then(|t| t.get(IDENTITY_TAG))
-                .is_some_and(|v| *v == id);
-            if let (true, Some(arn)) = (ours, summary.arn()) {
-                found.push(arn.to_owned());
-            }
-        }
-        match page.next_token() {
-            Some(token) if !token.is_empty() => next = Some(token.to_owned()),
-            _ => return Ok(found),
+        next = page
+            .next_token()
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned);
+        all.extend(page.channels);
+        if next.is_none() {
+            return Ok(all);
         }
     }
+}
+
+/// ARNs of the channels named like the row that carry its identity tag.
+pub async fn channels_with_identity(ctx: &Ctx, row: &Claimed) -> Result<Vec<String>, StepError> {
+    let id = row.id.to_string();
+    let summaries = list_channels(ctx, Some(&row.spec.0.name)).await?;
+    Ok(summaries
+        .iter()
+        .filter(|s| {
+            s.tags()
+                .and_then(|t| t.get(IDENTITY_TAG))
+                .is_some_and(|v| *v == id)
+        })
+        .filter_map(|s| s.arn().map(str::to_owned))
+        .collect())
 }
 
 async fn get_channel(ctx: &Ctx, arn: &str) -> Result<Channel, StepError> {

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::Ctx;
-use super::channel::{IDENTITY_TAG, desired_tags, needs_update};
+use super::channel::{IDENTITY_TAG, desired_tags, list_channels, needs_update};
 use super::step::StepError;
 use crate::aws::errors::from_sdk;
 use crate::aws::limits::CallClass;
@@ -215,42 +215,20 @@ async fn find_orphans(ctx: &Ctx) -> Result<(Vec<Finding>, usize), StepError> {
             .into_iter()
             .map(|id| id.to_string())
             .collect();
-    let mut orphans = Vec::new();
-    let mut seen = 0;
-    let mut next: Option<String> = None;
-    loop {
-        ctx.aws
-            .limits
-            .wait("ListChannels", CallClass::IvsChannel)
-            .await;
-        let page = ctx
-            .aws
-            .ivs
-            .list_channels()
-            .max_results(100)
-            .set_next_token(next)
-            .send()
-            .await
-            .map_err(|e| from_sdk("ListChannels", e))?;
-        seen += page.channels().len();
-        for summary in page.channels() {
-            let Some(id) = summary.tags().and_then(|t| t.get(IDENTITY_TAG)) else {
-                continue;
-            };
-            if !live.contains(id) {
-                orphans.push(Finding {
-                    kind: "orphan",
-                    channel_id: None,
-                    channel_arn: summary.arn().unwrap_or_default().to_owned(),
-                    details: json!({ "identity": id, "name": summary.name() }),
-                });
-            }
-        }
-        match page.next_token() {
-            Some(token) if !token.is_empty() => next = Some(token.to_owned()),
-            _ => return Ok((orphans, seen)),
-        }
-    }
+    let summaries = list_channels(ctx, None).await?;
+    let orphans = summaries
+        .iter()
+        .filter_map(|summary| {
+            let id = summary.tags()?.get(IDENTITY_TAG)?;
+            (!live.contains(id)).then(|| Finding {
+                kind: "orphan",
+                channel_id: None,
+                channel_arn: summary.arn().unwrap_or_default().to_owned(),
+                details: json!({ "identity": id, "name": summary.name() }),
+            })
+        })
+        .collect();
+    Ok((orphans, summaries.len()))
 }
 
 /// Stores a finding; a drifted row goes back to work (only if still ready and unclaimed) with
