@@ -133,38 +133,64 @@ impl Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
+    /// One indexed read per request: a revoked key fails the very next request.
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let secret = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|s| s.starts_with(KEY_PREFIX))
-            .ok_or(ApiError::Unauthorized)?;
-        let hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let hash = bearer_hash(parts)?;
+        lookup(state, &hash).await
+    }
+}
+
+/// The caller of the token hot path, from the in-process cache when it can be. A revocation
+/// reaches the cache through `NOTIFY` (milliseconds), so only minting trades the strictly
+/// transactional check of [`Caller`] for no database read per token.
+pub struct MintCaller(pub Caller);
+
+impl FromRequestParts<AppState> for MintCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let hash = bearer_hash(parts)?;
         if let Some(caller) = state.cache.api_key(&hash) {
-            return Ok(Caller::clone(&caller));
+            return Ok(MintCaller(Caller::clone(&caller)));
         }
         let epoch = state.cache.epoch();
-        let key = db::api_keys::find_active_by_hash(&state.pool, &hash)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-        let caller = Caller {
-            key_name: key.name,
-            scopes: key.scopes.iter().filter_map(|s| s.parse().ok()).collect(),
-            tenant: key.tenant,
-        };
-        // Revoking a key notifies every process, which drops it from the cache at once.
+        let caller = lookup(state, &hash).await?;
         state.cache.put_api_key(epoch, hash, caller.clone());
-        Ok(caller)
+        Ok(MintCaller(caller))
     }
+}
+
+/// SHA-256 of the bearer key, or 401 when there is none.
+fn bearer_hash(parts: &Parts) -> Result<[u8; 32], ApiError> {
+    let secret = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|s| s.starts_with(KEY_PREFIX))
+        .ok_or(ApiError::Unauthorized)?;
+    Ok(Sha256::digest(secret.as_bytes()).into())
+}
+
+async fn lookup(state: &AppState, hash: &[u8; 32]) -> Result<Caller, ApiError> {
+    let key = db::api_keys::find_active_by_hash(&state.pool, hash)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    Ok(Caller {
+        key_name: key.name,
+        scopes: key.scopes.iter().filter_map(|s| s.parse().ok()).collect(),
+        tenant: key.tenant,
+    })
 }
 
 #[cfg(test)]

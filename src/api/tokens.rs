@@ -15,7 +15,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::api::channels::Phase;
 use crate::api::extract::{ChannelId, OptionalJson};
-use crate::auth::{Caller, Scope};
+use crate::auth::{MintCaller, Scope};
 use crate::cache::MintTarget;
 use crate::db::{self, channels::ChannelRow};
 use crate::error::{ApiError, ApiResult};
@@ -128,7 +128,7 @@ fn check_mintable(target: &MintTarget, id: uuid::Uuid) -> ApiResult<(&str, &str)
 )]
 async fn mint_token(
     State(state): State<AppState>,
-    caller: Caller,
+    MintCaller(caller): MintCaller,
     ChannelId(id): ChannelId,
     OptionalJson(request): OptionalJson<TokenRequest>,
 ) -> ApiResult<Json<PlaybackToken>> {
