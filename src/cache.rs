@@ -1,9 +1,10 @@
 //! In-process caches that keep the token hot path off the database: authenticated API keys (by
-//! hash, used by minting only) and the facts about a channel that minting needs. Postgres triggers `NOTIFY ivsp_cache` on every change to `api_keys`, `channels`
-//! and `playback_keys`, a listener clears the affected entries, and while the listener is not
-//! connected the caches are bypassed altogether. An epoch guards against a read that raced with
-//! an invalidation putting a stale entry back. A change is therefore seen within the notification's
-latency (milliseconds); a short TTL bounds any remaining gap.
+//! hash, used by minting only) and the facts about a channel that minting needs. Postgres
+//! triggers `NOTIFY ivsp_cache` on every change to `api_keys`, `channels` and `playback_keys`, a
+//! listener clears the affected entries, and while the listener is not connected the caches are
+//! bypassed altogether. An epoch guards against a read that raced with an invalidation putting a
+//! stale entry back. A change is therefore seen within the notification's latency
+//! (milliseconds); a short TTL bounds any remaining gap.
 
 use std::collections::HashMap;
 use std::hash::Hash;
