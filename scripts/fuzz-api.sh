@@ -46,7 +46,9 @@ database_url="${admin_url%/*}/$db"
 pg_isready -q -d "$admin_url" || fail "Postgres does not accept connections at $admin_url"
 
 section "cargo build (debug)"
-cargo build --bin ivs-provisioner || fail "build failed"
+# The same feature resolution as the test command's `cargo test --workspace`, so after it this
+# is a no-op (a plain `cargo build` would rebuild crates whose features differ without dev-deps).
+cargo test --workspace --no-run --quiet || fail "build failed"
 bin="$target_dir/debug/ivs-provisioner"
 
 section "fresh database $db"
