@@ -81,11 +81,14 @@ echo "$RAW tokens/s, token $RAW_TOKEN_LEN chars"
 section "warm-up (2 s), then HTTP: wrk on core 1, $CONNECTIONS connections, $DURATION"
 taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d2s -s "$WORK/mint.lua" "$URL" >/dev/null
 # PERF_OUT=file records a CPU profile of the service during the run (perf report -i file).
+PERF_PID=""
 if [ -n "${PERF_OUT:-}" ]; then
     perf record -F 999 -g -p "$SERVER_PID" -o "$PERF_OUT" -- sleep 5 >/dev/null 2>&1 &
+    PERF_PID=$!
 fi
 OUT="$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/mint.lua" "$URL")"
-wait
+# Only the profiler: a bare `wait` would also wait for the server and never return.
+[ -z "$PERF_PID" ] || wait "$PERF_PID"
 echo "$OUT"
 read -r _ HTTP P50 P99 NON2XX SOCKERR <<<"$(grep '^RESULT' <<<"$OUT")"
 
