@@ -777,3 +777,46 @@ async fn a_live_channel_is_updated_when_its_broadcast_ends_and_deleted_at_once_w
     assert!(w.dump()["channels"].as_array().unwrap().is_empty());
     assert_eq!(w.sim.simulator.calls_of("StopStream"), 1);
 }
+
+#[tokio::test]
+async fn a_caller_key_no_channel_uses_any_more_frees_its_ivs_slot() {
+    let w = World::new().await;
+    let pem = p384_public_pem();
+    let body = |name: &str| json!({"tenant": "t", "name": name, "authorized": true, "playback_public_key_pem": pem});
+    let first = w.declare(body("first")).await;
+    let second = w.declare(body("second")).await;
+    w.settle().await;
+    assert_eq!(
+        w.dump()["playbackKeyPairs"].as_array().unwrap().len(),
+        1,
+        "one import for both"
+    );
+
+    db::channels::mark_deleting(&w.pool, first, false)
+        .await
+        .unwrap();
+    w.settle().await;
+    assert_eq!(
+        w.dump()["playbackKeyPairs"].as_array().unwrap().len(),
+        1,
+        "still used by the second"
+    );
+
+    let mut spec = w.row(second).await.spec.0.clone();
+    spec.playback_public_key_pem = None;
+    db::channels::update_spec(&w.pool, second, &spec, "updating")
+        .await
+        .unwrap();
+    w.settle().await;
+
+    assert_eq!(w.phase(second).await, "ready");
+    assert!(
+        w.dump()["playbackKeyPairs"].as_array().unwrap().is_empty(),
+        "the slot is free again"
+    );
+    let rows: i64 = sqlx::query_scalar("select count(*) from playback_keys")
+        .fetch_one(&w.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+}

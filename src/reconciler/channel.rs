@@ -167,6 +167,16 @@ async fn provision(ctx: &Ctx, row: &Claimed) -> Result<(), StepError> {
         release_recording_by_arn(ctx, row, previous_recording.as_deref().unwrap_or_default())
             .await?;
     }
+    let previous_key = row
+        .outputs
+        .0
+        .get("playback_key_pair_fingerprint")
+        .and_then(Value::as_str);
+    if let Some(previous) = previous_key.filter(|p| Some(*p) != key_fingerprint.as_deref())
+        && let Some(pem) = shared::caller_key_pem(&ctx.pool, previous).await?
+    {
+        shared::release_caller_key(ctx, &pem, row.id).await?;
+    }
     claims::finish_ready(&ctx.pool, row, &outputs).await?;
     db::events::insert(
         &ctx.pool,
@@ -587,6 +597,9 @@ async fn delete(ctx: &Ctx, row: &Claimed) -> Result<(), StepError> {
     publish::unpublish(ctx, &spec.tenant, &spec.name).await?;
     if let Some(recording) = &spec.recording {
         shared::release_recording(ctx, recording, row.id).await?;
+    }
+    if let Some(pem) = &spec.playback_public_key_pem {
+        shared::release_caller_key(ctx, pem, row.id).await?;
     }
     claims::finish_deleted(&ctx.pool, row).await?;
     db::events::insert(

@@ -392,6 +392,70 @@ pub async fn ensure_caller_key(ctx: &Ctx, pem: &str) -> Result<String, StepError
     .await
 }
 
+/// Deletes a caller-supplied key pair from IVS once no live channel other than `except` uses it,
+/// so it stops holding one of the region's three key-pair slots. `pem` is the key as stored in
+/// the channel's spec.
+pub async fn release_caller_key(ctx: &Ctx, pem: &str, except: uuid::Uuid) -> Result<(), StepError> {
+    let fingerprint = key_fingerprint(pem)?;
+    with_lock(&ctx.pool, &format!("key:{fingerprint}"), async {
+        let users: i64 = sqlx::query_scalar(
+            "select count(*) from channels
+              where deleted_at is null and id <> $1 and spec->>'playback_public_key_pem' = $2",
+        )
+        .bind(except)
+        .bind(pem.trim())
+        .fetch_one(&ctx.pool)
+        .await?;
+        if users > 0 {
+            return Ok(());
+        }
+        let arn: Option<Option<String>> = sqlx::query_scalar(
+            "select arn from playback_keys where fingerprint = $1 and source = 'caller'",
+        )
+        .bind(&fingerprint)
+        .fetch_optional(&ctx.pool)
+        .await?;
+        if let Some(arn) = arn.flatten() {
+            ctx.aws
+                .limits
+                .wait("DeletePlaybackKeyPair", CallClass::IvsResource)
+                .await;
+            if let Err(e) = ctx
+                .aws
+                .ivs
+                .delete_playback_key_pair()
+                .arn(&arn)
+                .send()
+                .await
+            {
+                let error = from_sdk("DeletePlaybackKeyPair", e);
+                if !error.is_not_found() {
+                    return Err(error.into());
+                }
+            }
+        }
+        sqlx::query("delete from playback_keys where fingerprint = $1 and source = 'caller'")
+            .bind(&fingerprint)
+            .execute(&ctx.pool)
+            .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// The stored PEM of the caller-supplied key IVS knows by `ivs_fingerprint`, if any.
+pub async fn caller_key_pem(
+    pool: &PgPool,
+    ivs_fingerprint: &str,
+) -> Result<Option<String>, StepError> {
+    Ok(sqlx::query_scalar(
+        "select public_key_pem from playback_keys where ivs_fingerprint = $1 and source = 'caller'",
+    )
+    .bind(ivs_fingerprint)
+    .fetch_optional(pool)
+    .await?)
+}
+
 async fn active_key(pool: &PgPool, fingerprint: &str) -> Result<Option<String>, StepError> {
     Ok(sqlx::query_scalar(
         "select ivs_fingerprint from playback_keys where fingerprint = $1 and state = 'active'",
