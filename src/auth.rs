@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
@@ -80,7 +81,7 @@ impl FromStr for Scope {
 /// A freshly generated key: the secret (shown once) and what is stored about it.
 pub struct NewKey {
     pub secret: String,
-    pub hash: Vec<u8>,
+    pub hash: [u8; 32],
     pub prefix: String,
 }
 
@@ -99,8 +100,8 @@ pub fn generate_key() -> NewKey {
     }
 }
 
-pub fn hash_key(secret: &str) -> Vec<u8> {
-    Sha256::digest(secret.as_bytes()).to_vec()
+pub fn hash_key(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
 }
 
 /// Who is calling: the API key that authenticated the request.
@@ -146,7 +147,7 @@ impl FromRequestParts<AppState> for Caller {
 /// The caller of the token hot path, from the in-process cache when it can be. A revocation
 /// reaches the cache through `NOTIFY` (milliseconds), so only minting trades the strictly
 /// transactional check of [`Caller`] for no database read per token.
-pub struct MintCaller(pub Caller);
+pub struct MintCaller(pub Arc<Caller>);
 
 impl FromRequestParts<AppState> for MintCaller {
     type Rejection = ApiError;
@@ -157,10 +158,10 @@ impl FromRequestParts<AppState> for MintCaller {
     ) -> Result<Self, Self::Rejection> {
         let hash = bearer_hash(parts)?;
         if let Some(caller) = state.cache.api_key(&hash) {
-            return Ok(MintCaller(Caller::clone(&caller)));
+            return Ok(MintCaller(caller));
         }
         let epoch = state.cache.epoch();
-        let caller = lookup(state, &hash).await?;
+        let caller = Arc::new(lookup(state, &hash).await?);
         state.cache.put_api_key(epoch, hash, caller.clone());
         Ok(MintCaller(caller))
     }
@@ -179,7 +180,7 @@ fn bearer_hash(parts: &Parts) -> Result<[u8; 32], ApiError> {
         .map(str::trim)
         .filter(|s| s.starts_with(KEY_PREFIX))
         .ok_or(ApiError::Unauthorized)?;
-    Ok(Sha256::digest(secret.as_bytes()).into())
+    Ok(hash_key(secret))
 }
 
 async fn lookup(state: &AppState, hash: &[u8; 32]) -> Result<Caller, ApiError> {

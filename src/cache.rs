@@ -28,7 +28,7 @@ const MAX_ENTRIES: usize = 50_000;
 #[derive(Debug, Clone)]
 pub struct MintTarget {
     pub tenant: String,
-    pub phase: String,
+    pub phase: crate::api::channels::Phase,
     pub authorized: bool,
     pub caller_key: bool,
     pub channel_arn: Option<String>,
@@ -108,9 +108,9 @@ impl HotCache {
         self.enabled().then(|| self.api_keys.get(hash)).flatten()
     }
 
-    pub fn put_api_key(&self, epoch: Epoch, hash: [u8; 32], caller: Caller) {
+    pub fn put_api_key(&self, epoch: Epoch, hash: [u8; 32], caller: Arc<Caller>) {
         if self.still(epoch) {
-            self.api_keys.put(hash, Arc::new(caller));
+            self.api_keys.put(hash, caller);
         }
     }
 
@@ -118,9 +118,9 @@ impl HotCache {
         self.enabled().then(|| self.channels.get(id)).flatten()
     }
 
-    pub fn put_channel(&self, epoch: Epoch, id: Uuid, target: MintTarget) {
+    pub fn put_channel(&self, epoch: Epoch, id: Uuid, target: Arc<MintTarget>) {
         if self.still(epoch) {
-            self.channels.put(id, Arc::new(target));
+            self.channels.put(id, target);
         }
     }
 
@@ -204,10 +204,10 @@ mod tests {
     #[test]
     fn nothing_is_cached_while_the_listener_is_down() {
         let cache = HotCache::default();
-        cache.put_api_key(cache.epoch(), [1; 32], caller());
+        cache.put_api_key(cache.epoch(), [1; 32], Arc::new(caller()));
         assert!(cache.api_key(&[1; 32]).is_none());
         cache.set_listening(true);
-        cache.put_api_key(cache.epoch(), [1; 32], caller());
+        cache.put_api_key(cache.epoch(), [1; 32], Arc::new(caller()));
         assert!(cache.api_key(&[1; 32]).is_some());
         cache.set_listening(false);
         assert!(cache.api_key(&[1; 32]).is_none());
@@ -219,7 +219,7 @@ mod tests {
         cache.set_listening(true);
         let before = cache.epoch();
         cache.invalidate("api_keys");
-        cache.put_api_key(before, [2; 32], caller());
+        cache.put_api_key(before, [2; 32], Arc::new(caller()));
         assert!(cache.api_key(&[2; 32]).is_none());
     }
 
@@ -230,14 +230,14 @@ mod tests {
         let id = Uuid::new_v4();
         let target = MintTarget {
             tenant: "t".into(),
-            phase: "ready".into(),
+            phase: crate::api::channels::Phase::Ready,
             authorized: true,
             caller_key: false,
             channel_arn: None,
             playback_url: None,
         };
-        cache.put_channel(cache.epoch(), id, target.clone());
-        cache.put_api_key(cache.epoch(), [3; 32], caller());
+        cache.put_channel(cache.epoch(), id, Arc::new(target));
+        cache.put_api_key(cache.epoch(), [3; 32], Arc::new(caller()));
         cache.invalidate(&format!("channel:{}", Uuid::new_v4()));
         assert!(cache.channel(&id).is_some() && cache.api_key(&[3; 32]).is_some());
         cache.invalidate(&format!("channel:{id}"));

@@ -54,7 +54,7 @@ impl From<&ChannelRow> for MintTarget {
         };
         MintTarget {
             tenant: row.tenant.clone(),
-            phase: row.phase.clone(),
+            phase: Phase::parse(&row.phase),
             authorized: row.spec.0.authorized,
             caller_key: row.spec.0.playback_public_key_pem.is_some(),
             channel_arn: output("channel_arn"),
@@ -72,9 +72,9 @@ async fn mint_target(state: &AppState, id: uuid::Uuid) -> ApiResult<Option<Arc<M
     let Some(row) = db::channels::find(&state.pool, id).await? else {
         return Ok(None);
     };
-    let target = MintTarget::from(&row);
+    let target = Arc::new(MintTarget::from(&row));
     state.cache.put_channel(epoch, id, target.clone());
-    Ok(Some(Arc::new(target)))
+    Ok(Some(target))
 }
 
 /// Refuses channels that cannot have a service-signed token, each with its reason.
@@ -96,7 +96,7 @@ fn check_mintable(target: &MintTarget, id: uuid::Uuid) -> ApiResult<(&str, &str)
                 .into(),
         ));
     }
-    let phase = Phase::parse(&target.phase);
+    let phase = target.phase;
     let live = matches!(phase, Phase::Ready | Phase::Updating);
     match (live, &target.channel_arn, &target.playback_url) {
         (true, Some(arn), Some(url)) => Ok((arn, url)),
@@ -135,7 +135,7 @@ async fn mint_token(
     caller.require(Scope::TokensMint)?;
     let target = mint_target(&state, id)
         .await?
-        .filter(|t| caller.can_see(&t.tenant) && t.phase != Phase::Deleted.as_str())
+        .filter(|t| caller.can_see(&t.tenant) && t.phase != Phase::Deleted)
         .ok_or_else(ApiError::not_found_channel)?;
     let (arn, url) = check_mintable(&target, id)?;
     let claims = claims::build(&request, arn, Utc::now(), state.tokens.limits)
