@@ -18,7 +18,7 @@ use crate::aws::Aws;
 use crate::aws::errors::from_sdk;
 use crate::aws::limits::CallClass;
 use crate::db::{self, playback_keys::PlaybackKeyRow};
-use crate::reconciler::shared::{import_once, with_lock};
+use crate::reconciler::shared::{self, import_once, with_lock};
 use crate::reconciler::step::StepError;
 
 /// IVS's fixed per-region limit on playback key pairs.
@@ -183,17 +183,7 @@ const QUOTA_FULL: &str = "PlaybackKeyQuotaFull";
 /// Refuses when a new key pair would exceed IVS's 3 per region (every key pair counts: active,
 /// retiring, caller-supplied, and any imported outside the service).
 async fn check_quota(pool: &PgPool, aws: &Aws) -> Result<(), StepError> {
-    aws.limits
-        .wait("ListPlaybackKeyPairs", CallClass::IvsResource)
-        .await;
-    let list = aws
-        .ivs
-        .list_playback_key_pairs()
-        .max_results(100)
-        .send()
-        .await
-        .map_err(|e| from_sdk("ListPlaybackKeyPairs", e))?;
-    let in_ivs = list.key_pairs().len();
+    let in_ivs = shared::list_key_pairs(aws).await?.len();
     if in_ivs < IVS_KEY_PAIR_QUOTA {
         return Ok(());
     }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use aws_sdk_ivs::types::{
-    DestinationConfiguration, RecordingConfigurationState, RecordingMode,
+    DestinationConfiguration, PlaybackKeyPairSummary, RecordingConfigurationState, RecordingMode,
     S3DestinationConfiguration, ThumbnailConfiguration,
 };
 use serde_json::json;
@@ -475,7 +475,8 @@ pub async fn import_once(aws: &Aws, name: &str, pem: &str) -> Result<(String, St
     }
 }
 
-async fn find_key_by_name(aws: &Aws, name: &str) -> Result<Option<(String, String)>, StepError> {
+/// Every playback key pair in the region (at most 3, so one page).
+pub async fn list_key_pairs(aws: &Aws) -> Result<Vec<PlaybackKeyPairSummary>, StepError> {
     aws.limits
         .wait("ListPlaybackKeyPairs", CallClass::IvsResource)
         .await;
@@ -486,8 +487,12 @@ async fn find_key_by_name(aws: &Aws, name: &str) -> Result<Option<(String, Strin
         .send()
         .await
         .map_err(|e| from_sdk("ListPlaybackKeyPairs", e))?;
-    let Some(arn) = list
-        .key_pairs()
+    Ok(list.key_pairs)
+}
+
+async fn find_key_by_name(aws: &Aws, name: &str) -> Result<Option<(String, String)>, StepError> {
+    let pairs = list_key_pairs(aws).await?;
+    let Some(arn) = pairs
         .iter()
         .find(|k| k.name() == Some(name))
         .and_then(|k| k.arn())
