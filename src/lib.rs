@@ -1,20 +1,18 @@
-//! ivs-provisioner: declare Amazon IVS channels over HTTP; the service stores the desired state in
-//! Postgres reconciles AWS to match it, and mints playback tokens.
+//! ivs-provisioner: declare Amazon IVS channels over HTTP; the service stores the desired state
+//! in Postgres, reconciles AWS to match it, and mints playback tokens.
+//!
+//! Layers, with dependencies pointing inward (checked by `scripts/check-layers.py`):
+//! `domain` (types and rules, no I/O) ← `db` (all SQL) and `aws` (the AWS facade) ← the engines
+//! (`reconciler`, `playback_keys`) and the edges (`api`, `cli`). Engines never import each other
+//! or an edge; `cli` wires the process together.
 
 pub mod api;
-/// API keys, scopes and the authenticated caller.
-pub mod auth;
 pub mod aws;
-pub mod cache;
 pub mod cli;
-pub mod commands;
 pub mod db;
 pub mod domain;
-pub mod error;
-pub mod live;
 pub mod metrics;
 pub mod playback_keys;
 pub mod reconciler;
-pub mod startup;
 pub mod telemetry;
 pub mod tokens;

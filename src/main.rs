@@ -1,7 +1,8 @@
 //! Entry point: parse the command line, set up logging, run the chosen command.
 
 use clap::Parser;
-use ivs_provisioner::{cli::Cli, commands, telemetry};
+use ivs_provisioner::cli::{Cli, commands};
+use ivs_provisioner::telemetry;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

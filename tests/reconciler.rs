@@ -8,12 +8,26 @@ use std::time::Duration;
 use aws_sim::{FailMode, FaultSettings, RunningSim, SimConfig};
 
 use ivs_provisioner::aws::{Aws, RateSettings};
+use ivs_provisioner::cli::wiring;
 use ivs_provisioner::db;
+use ivs_provisioner::domain::Phase;
 use ivs_provisioner::domain::channel::{ChannelRequest, ChannelSpec};
 use ivs_provisioner::reconciler::{self, Ctx, Settings};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use sqlx::types::Json;
 use uuid::Uuid;
+
+/// A channel row as the tests read it: the stored JSON as it is, the phase as its text.
+#[derive(sqlx::FromRow)]
+struct Row {
+    spec: Json<ChannelSpec>,
+    phase: String,
+    generation: i64,
+    observed_generation: i64,
+    outputs: Json<Value>,
+    last_error: Option<Json<Value>>,
+}
 
 struct World {
     pool: PgPool,
@@ -68,7 +82,8 @@ impl World {
         ivs_provisioner::metrics::install();
         let sim = aws_sim::spawn(config).await.unwrap();
         let aws = Aws::for_local_endpoint(&sim.endpoint(), REGION, &unlimited()).await;
-        let ctx = Ctx::new(pool.clone(), aws, settings());
+        let managed_key = wiring::managed_key(pool.clone(), aws.clone());
+        let ctx = Ctx::new(pool.clone(), aws, settings(), managed_key);
         World {
             pool,
             database_url,
@@ -89,15 +104,30 @@ impl World {
     }
 
     async fn phase(&self, id: Uuid) -> String {
-        db::channels::find(&self.pool, id)
-            .await
-            .unwrap()
-            .unwrap()
-            .phase
+        self.row(id).await.phase
     }
 
-    async fn row(&self, id: Uuid) -> db::channels::ChannelRow {
-        db::channels::find(&self.pool, id).await.unwrap().unwrap()
+    async fn row(&self, id: Uuid) -> Row {
+        sqlx::query_as(
+            "select spec, phase, generation, observed_generation, outputs, last_error from channels where id = $1",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await
+        .unwrap()
+    }
+
+    /// A raw IVS client on the simulator, for changes made behind the service's back.
+    async fn raw_ivs(&self) -> aws_sdk_ivs::Client {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.sim.endpoint())
+            .region(aws_config::Region::new(REGION))
+            .credentials_provider(aws_sdk_ivs::config::Credentials::new(
+                "local", "local", None, None, "local",
+            ))
+            .load()
+            .await;
+        aws_sdk_ivs::Client::new(&config)
     }
 
     /// Runs the reconciler until every row is settled, making retries due at once.
@@ -257,7 +287,7 @@ async fn a_change_reaches_ivs_and_a_delete_removes_everything() {
     let mut spec = row.spec.0.clone();
     spec.latency_mode = serde_json::from_value(json!("NORMAL")).unwrap();
     spec.recording = None;
-    db::channels::update_spec(&w.pool, id, &spec, "updating")
+    db::channels::update_spec(&w.pool, id, &spec, Phase::Updating)
         .await
         .unwrap();
     w.settle().await;
@@ -480,7 +510,8 @@ async fn two_workers_never_act_on_the_same_row() {
         w.declare(json!({"tenant": "pair", "name": format!("c-{i}")}))
             .await;
     }
-    let other = Ctx::new(w.pool.clone(), w.ctx.aws.clone(), settings());
+    let managed_key = wiring::managed_key(w.pool.clone(), w.ctx.aws.clone());
+    let other = Ctx::new(w.pool.clone(), w.ctx.aws.clone(), settings(), managed_key);
     let (a, b) = tokio::join!(reconciler::run_once(&w.ctx), reconciler::run_once(&other));
     assert_eq!(
         a.unwrap() + b.unwrap(),
@@ -514,7 +545,7 @@ async fn the_drift_sweep_repairs_changes_recreates_deletions_and_reports_orphans
     let untouched = w.declare(json!({"tenant": "d", "name": "fine"})).await;
     w.settle().await;
     let (gone_arn, changed_arn) = (w.channel_arn(deleted).await, w.channel_arn(changed).await);
-    let ivs = &w.ctx.aws.ivs;
+    let ivs = &w.raw_ivs().await;
     ivs.delete_channel().arn(&gone_arn).send().await.unwrap();
     ivs.update_channel()
         .arn(&changed_arn)
@@ -542,7 +573,7 @@ async fn the_drift_sweep_repairs_changes_recreates_deletions_and_reports_orphans
     let mut kinds: Vec<(&str, Option<Uuid>)> = report
         .findings
         .iter()
-        .map(|f| (f.kind, f.channel_id))
+        .map(|f| (f.kind.into(), f.channel_id))
         .collect();
     kinds.sort();
     assert_eq!(
@@ -735,7 +766,7 @@ async fn a_live_channel_is_updated_when_its_broadcast_ends_and_deleted_at_once_w
 
     let mut spec = w.row(id).await.spec.0.clone();
     spec.latency_mode = serde_json::from_value(json!("NORMAL")).unwrap();
-    db::channels::update_spec(&w.pool, id, &spec, "updating")
+    db::channels::update_spec(&w.pool, id, &spec, Phase::Updating)
         .await
         .unwrap();
     reconciler::run_once(&w.ctx).await.unwrap();
@@ -804,7 +835,7 @@ async fn a_caller_key_no_channel_uses_any_more_frees_its_ivs_slot() {
 
     let mut spec = w.row(second).await.spec.0.clone();
     spec.playback_public_key_pem = None;
-    db::channels::update_spec(&w.pool, second, &spec, "updating")
+    db::channels::update_spec(&w.pool, second, &spec, Phase::Updating)
         .await
         .unwrap();
     w.settle().await;

@@ -7,7 +7,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -15,12 +14,15 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::api::extract::{ApiJson, ApiQuery, ChannelId, from_value};
-use crate::auth::{Caller, Scope};
+use super::AppState;
+use super::auth::{Caller, Scope};
+use super::error::{ApiError, ApiResult, FieldError};
+use super::extract::{ApiJson, ApiQuery, ChannelId, from_value};
+use super::live::StreamStatus;
+use super::pagination::{self, PageQuery, page_limit};
 use crate::db::{self, channels::ChannelRow};
 use crate::domain::channel::{ChannelRequest, ChannelSpec};
-use crate::error::{ApiError, ApiResult, FieldError};
-use crate::startup::AppState;
+use crate::domain::{ChannelOutputs, EventKind, LastError, Phase};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -28,46 +30,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_channel, patch_channel, delete_channel))
         .routes(routes!(list_events))
         .routes(routes!(reconcile_channel))
-}
-
-/// Where a channel is in its life. `pending` until first provisioned; `deleted` rows stay as history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    Pending,
-    Provisioning,
-    Ready,
-    Updating,
-    Failed,
-    Deleting,
-    Deleted,
-}
-
-impl Phase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Pending => "pending",
-            Phase::Provisioning => "provisioning",
-            Phase::Ready => "ready",
-            Phase::Updating => "updating",
-            Phase::Failed => "failed",
-            Phase::Deleting => "deleting",
-            Phase::Deleted => "deleted",
-        }
-    }
-
-    /// The phase a `channels.phase` value names (the column's CHECK allows only these).
-    pub fn parse(s: &str) -> Phase {
-        match s {
-            "provisioning" => Phase::Provisioning,
-            "ready" => Phase::Ready,
-            "updating" => Phase::Updating,
-            "failed" => Phase::Failed,
-            "deleting" => Phase::Deleting,
-            "deleted" => Phase::Deleted,
-            _ => Phase::Pending,
-        }
-    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -79,7 +41,7 @@ pub struct Channel {
     pub spec: ChannelSpec,
     pub status: ChannelStatus,
     /// Live status from IVS, on `GET /v1/channels/{id}` for a provisioned channel (null elsewhere).
-    pub stream: Option<crate::live::StreamStatus>,
+    pub stream: Option<StreamStatus>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
@@ -97,32 +59,6 @@ pub struct ChannelStatus {
     pub last_error: Option<LastError>,
 }
 
-/// The seed module's outputs, each null until the reconciler knows it.
-#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
-#[serde(default)]
-pub struct ChannelOutputs {
-    pub channel_arn: Option<String>,
-    /// Equal to the ARN, as in the seed module.
-    pub channel_id: Option<String>,
-    pub channel_name: Option<String>,
-    pub ingest_endpoint: Option<String>,
-    pub playback_url: Option<String>,
-    pub recording_configuration_arn: Option<String>,
-    pub playback_key_pair_fingerprint: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct LastError {
-    /// AWS's error code, or the service's own.
-    pub code: String,
-    pub message: String,
-    pub at: DateTime<Utc>,
-    #[serde(default)]
-    pub attempts: Option<i64>,
-    #[serde(default)]
-    pub next_attempt_at: Option<DateTime<Utc>>,
-}
-
 impl From<ChannelRow> for Channel {
     fn from(row: ChannelRow) -> Self {
         Channel {
@@ -131,13 +67,11 @@ impl From<ChannelRow> for Channel {
             name: row.name,
             spec: row.spec.0,
             status: ChannelStatus {
-                phase: Phase::parse(&row.phase),
+                phase: row.phase,
                 generation: row.generation,
                 observed_generation: row.observed_generation,
-                outputs: serde_json::from_value(row.outputs.0).unwrap_or_default(),
-                last_error: row
-                    .last_error
-                    .and_then(|e| serde_json::from_value(e.0).ok()),
+                outputs: row.outputs.0,
+                last_error: row.last_error.map(|e| e.0),
             },
             stream: None,
             created_at: row.created_at,
@@ -160,8 +94,7 @@ pub struct ChannelEvent {
     pub at: DateTime<Utc>,
     /// The API key name, or the service component, that acted.
     pub actor: String,
-    /// `created`, `updated`, `delete_requested`, and later the reconciler's own events.
-    pub kind: String,
+    pub kind: EventKind,
     /// What changed: for updates, `{"changes": [{"field", "from", "to"}]}`.
     pub details: Value,
 }
@@ -189,44 +122,6 @@ pub struct ListChannelsQuery {
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct PageQuery {
-    /// Page size, 1-100, default 20.
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
-
-fn page_limit(limit: Option<i64>) -> ApiResult<i64> {
-    match limit.unwrap_or(20) {
-        l @ 1..=100 => Ok(l),
-        _ => Err(ApiError::Validation(vec![FieldError::new(
-            "limit",
-            "limit must be between 1 and 100",
-        )])),
-    }
-}
-
-fn encode_cursor(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn decode_cursor(cursor: &str) -> ApiResult<Vec<u8>> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| bad_cursor())
-}
-
-fn bad_cursor() -> ApiError {
-    ApiError::BadRequest {
-        detail: "cursor is not one this API returned".into(),
-        errors: vec![],
-    }
 }
 
 fn location(id: Uuid) -> HeaderMap {
@@ -262,7 +157,7 @@ pub(crate) async fn visible_channel(
          headers(("location" = String, description = "URL of the channel"))),
         (status = 200, description = "The same channel was declared before with the same spec", body = Channel),
         (status = 409, description = "A live channel with this tenant and name has a different spec, or is being deleted; `channel_id` names it",
-         body = crate::error::Problem, content_type = "application/problem+json"),
+         body = crate::api::error::Problem, content_type = "application/problem+json"),
     )
 )]
 async fn create_channel(
@@ -287,7 +182,7 @@ async fn create_channel(
                 &mut *tx,
                 row.id,
                 &caller.key_name,
-                "created",
+                EventKind::Created,
                 json!({ "spec": spec }),
             )
             .await?;
@@ -304,7 +199,7 @@ async fn create_channel(
         else {
             continue;
         };
-        if matches!(Phase::parse(&existing.phase), Phase::Deleting) {
+        if existing.phase == Phase::Deleting {
             return Err(ApiError::Conflict {
                 detail: format!(
                     "channel '{}' of tenant '{}' is being deleted; declare it again once it is deleted",
@@ -376,11 +271,7 @@ async fn list_channels(
 ) -> ApiResult<Json<ChannelPage>> {
     caller.require(Scope::ChannelsRead)?;
     let limit = page_limit(q.limit)?;
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| decode_cursor(c).and_then(|b| Uuid::from_slice(&b).map_err(|_| bad_cursor())))
-        .transpose()?;
+    let after = pagination::decode::<Uuid>(q.cursor.as_deref())?;
     let other_tenant = matches!(
         (caller.tenant.as_deref(), q.tenant.as_deref()),
         (Some(own), Some(asked)) if own != asked
@@ -398,19 +289,14 @@ async fn list_channels(
     }
     let filter = db::channels::ListFilter {
         tenant: caller.tenant.as_deref().or(q.tenant.as_deref()),
-        phase: q.phase.map(Phase::as_str),
+        phase: q.phase,
         name_prefix: q.name_prefix.as_deref(),
         include_deleted: q.include_deleted.unwrap_or(false),
         after,
         limit: limit + 1,
     };
-    let mut rows = db::channels::list(&state.pool, &filter).await?;
-    let next_cursor = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| encode_cursor(r.id.as_bytes()))
-    } else {
-        None
-    };
+    let rows = db::channels::list(&state.pool, &filter).await?;
+    let (rows, next_cursor) = pagination::cut(rows, limit, |r| r.id);
     Ok(Json(ChannelPage {
         items: rows.into_iter().map(Channel::from).collect(),
         next_cursor,
@@ -432,7 +318,7 @@ async fn list_channels(
     responses(
         (status = 202, description = "Change accepted; the reconciler applies it", body = Channel),
         (status = 200, description = "The patch changed nothing", body = Channel),
-        (status = 409, description = "The channel is being deleted", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The channel is being deleted", body = crate::api::error::Problem, content_type = "application/problem+json"),
     )
 )]
 async fn patch_channel(
@@ -453,8 +339,8 @@ async fn patch_channel(
         .await?
         .filter(|row| caller.can_see(&row.tenant))
         .ok_or_else(ApiError::not_found_channel)?;
-    let phase = Phase::parse(&current.phase);
-    if matches!(phase, Phase::Deleting | Phase::Deleted) {
+    let phase = current.phase;
+    if phase.is_going() {
         return Err(ApiError::Conflict {
             detail: "the channel is being deleted".into(),
             channel_id: Some(id),
@@ -493,24 +379,13 @@ async fn patch_channel(
         return Ok((StatusCode::OK, Json(Channel::from(current))).into_response());
     }
     let changes = json_changes(&before, &new.to_request_json());
-    let next_phase = match phase {
-        Phase::Pending | Phase::Provisioning => phase,
-        _ if current
-            .outputs
-            .0
-            .get("channel_arn")
-            .is_some_and(|v| !v.is_null()) =>
-        {
-            Phase::Updating
-        }
-        _ => Phase::Pending,
-    };
-    let row = db::channels::update_spec(&mut *tx, id, &new, next_phase.as_str()).await?;
+    let next_phase = phase.after_spec_change(current.outputs.0.channel_arn.is_some());
+    let row = db::channels::update_spec(&mut *tx, id, &new, next_phase).await?;
     db::events::insert(
         &mut *tx,
         id,
         &caller.key_name,
-        "updated",
+        EventKind::Updated,
         json!({ "changes": changes, "generation": row.generation }),
     )
     .await?;
@@ -574,13 +449,20 @@ async fn delete_channel(
         .await?
         .filter(|row| caller.can_see(&row.tenant))
         .ok_or_else(ApiError::not_found_channel)?;
-    let row = match Phase::parse(&current.phase) {
+    let row = match current.phase {
         Phase::Deleted => current,
         Phase::Deleting if !force => current,
         _ => {
             let row = db::channels::mark_deleting(&mut *tx, id, force).await?;
             let details = json!({ "force": force });
-            db::events::insert(&mut *tx, id, &caller.key_name, "delete_requested", details).await?;
+            db::events::insert(
+                &mut *tx,
+                id,
+                &caller.key_name,
+                EventKind::DeleteRequested,
+                details,
+            )
+            .await?;
             row
         }
     };
@@ -607,7 +489,8 @@ async fn reconcile_channel(
     visible_channel(&state, &caller, id).await?;
     let mut tx = state.pool.begin().await?;
     let row = db::channels::retry_now(&mut *tx, id).await?;
-    db::events::insert(&mut *tx, id, &caller.key_name, "retry_requested", json!({})).await?;
+    let kind = EventKind::RetryRequested;
+    db::events::insert(&mut *tx, id, &caller.key_name, kind, json!({})).await?;
     tx.commit().await?;
     Ok((StatusCode::ACCEPTED, Json(Channel::from(row))).into_response())
 }
@@ -628,22 +511,9 @@ async fn list_events(
     caller.require(Scope::ChannelsRead)?;
     let limit = page_limit(q.limit)?;
     visible_channel(&state, &caller, id).await?;
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            decode_cursor(c)
-                .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).map_err(|_| bad_cursor()))
-                .map(i64::from_be_bytes)
-        })
-        .transpose()?;
-    let mut rows = db::events::page(&state.pool, id, after, limit + 1).await?;
-    let next_cursor = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| encode_cursor(&r.id.to_be_bytes()))
-    } else {
-        None
-    };
+    let after = pagination::decode::<i64>(q.cursor.as_deref())?;
+    let rows = db::events::page(&state.pool, id, after, limit + 1).await?;
+    let (rows, next_cursor) = pagination::cut(rows, limit, |r| r.id);
     let items = rows
         .into_iter()
         .map(|r| ChannelEvent {

@@ -5,20 +5,20 @@ use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::types::Json as DbJson;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::auth::{Caller, Scope};
-use crate::error::ApiResult;
-use crate::startup::AppState;
+use crate::api::AppState;
+use crate::api::auth::{Caller, Scope};
+use crate::api::error::ApiResult;
+use crate::db;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_drift))
 }
 
-#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DriftSweep {
     pub id: Uuid,
     pub started_at: DateTime<Utc>,
@@ -47,15 +47,6 @@ pub struct DriftReport {
     pub findings: Vec<DriftFinding>,
 }
 
-#[derive(sqlx::FromRow)]
-struct FindingRow {
-    found_at: DateTime<Utc>,
-    kind: String,
-    channel_id: Option<Uuid>,
-    channel_arn: String,
-    details: DbJson<Value>,
-}
-
 /// What the latest drift sweep found.
 ///
 /// The sweep runs every `DRIFT_SWEEP_SECS` in one replica at a time: it compares every ready
@@ -67,29 +58,27 @@ struct FindingRow {
 )]
 async fn get_drift(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<DriftReport>> {
     caller.require(Scope::Admin)?;
-    let sweep: Option<DriftSweep> = sqlx::query_as(
-        "select id, started_at, finished_at, channels_checked, ivs_channels_seen from drift_sweeps
-          where finished_at is not null order by finished_at desc limit 1",
-    )
-    .fetch_optional(&state.pool)
-    .await?;
+    let sweep = db::drift::latest(&state.pool).await?;
     let findings = match &sweep {
         None => Vec::new(),
-        Some(sweep) => sqlx::query_as::<_, FindingRow>(
-            "select found_at, kind, channel_id, channel_arn, details from drift_findings where sweep_id = $1 order by id",
-        )
-        .bind(sweep.id)
-        .fetch_all(&state.pool)
-        .await?
-        .into_iter()
-        .map(|r| DriftFinding {
-            found_at: r.found_at,
-            kind: r.kind,
-            channel_id: r.channel_id,
-            channel_arn: r.channel_arn,
-            details: r.details.0,
-        })
-        .collect(),
+        Some(sweep) => db::drift::findings(&state.pool, sweep.id)
+            .await?
+            .into_iter()
+            .map(|r| DriftFinding {
+                found_at: r.found_at,
+                kind: <&str>::from(r.kind).to_owned(),
+                channel_id: r.channel_id,
+                channel_arn: r.channel_arn,
+                details: r.details.0,
+            })
+            .collect(),
     };
+    let sweep = sweep.map(|s| DriftSweep {
+        id: s.id,
+        started_at: s.started_at,
+        finished_at: s.finished_at,
+        channels_checked: s.channels_checked,
+        ivs_channels_seen: s.ivs_channels_seen,
+    });
     Ok(Json(DriftReport { sweep, findings }))
 }

@@ -8,7 +8,7 @@ use axum::http::{header, request::Parts};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::error::{ApiError, FieldError};
+use crate::api::error::{ApiError, FieldError};
 
 /// A JSON body (`application/json`, or any `application/*+json` such as merge-patch+json).
 pub struct ApiJson<T>(pub T);

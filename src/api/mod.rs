@@ -1,12 +1,22 @@
-//! The HTTP API: every route, and the OpenAPI document generated from the same declarations
-//! (utoipa-axum), so routes and document cannot drift apart.
+//! The HTTP edge: every route, the OpenAPI document generated from the same declarations
+//! (utoipa-axum, so routes and document cannot drift apart), the server with its middleware,
+//! the state handlers share, authentication, problem responses, and the in-process caches that
+//! keep the token hot path off the database.
 
+pub mod auth;
+pub mod cache;
 pub mod channels;
 pub mod drift;
+pub mod error;
 pub mod extract;
 pub mod health;
+pub mod live;
+mod metrics;
 pub mod openapi;
+pub mod pagination;
 pub mod playback_keys;
+mod server;
+mod state;
 pub mod stream_keys;
 pub mod streams;
 pub mod tokens;
@@ -16,7 +26,8 @@ use axum::Router;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::startup::AppState;
+pub use server::{Application, app, shutdown_signal};
+pub use state::{AppState, HttpSettings, Shared};
 
 /// The API's routes and the OpenAPI document describing them.
 pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {

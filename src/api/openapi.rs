@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::error::PROBLEM_JSON;
+use crate::api::error::PROBLEM_JSON;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,7 +17,7 @@ use crate::error::PROBLEM_JSON;
                        Errors are RFC 9457 `application/problem+json` documents.",
     ),
     modifiers(&BearerScheme),
-    components(schemas(crate::error::Problem, crate::error::FieldError)),
+    components(schemas(crate::api::error::Problem, crate::api::error::FieldError)),
     tags(
         (name = "channels", description = "Declare, read, change and delete channels"),
         (name = "tokens", description = "Mint playback tokens for private channels; revoke viewers"),

@@ -8,12 +8,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::auth::{Caller, Scope};
+use crate::api::AppState;
+use crate::api::auth::{Caller, Scope};
+use crate::api::error::{ApiError, ApiResult};
 use crate::db::{self, playback_keys::PlaybackKeyRow};
-use crate::error::{ApiError, ApiResult};
-use crate::playback_keys::lifecycle::{self, RotateError};
-use crate::reconciler::step::StepError;
-use crate::startup::AppState;
+use crate::domain::keys::{KeyOrigin, KeyState};
+use crate::playback_keys::{KeyError, lifecycle};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -30,11 +30,9 @@ pub struct PlaybackKey {
     pub ivs_fingerprint: Option<String>,
     pub arn: Option<String>,
     /// `managed` (the service signs with it) or `caller` (a channel's own key).
-    #[schema(example = "managed")]
-    pub source: String,
+    pub source: KeyOrigin,
     /// `importing`, `active`, `retiring` (still in IVS until `delete_after`), `retired`, `failed`.
-    #[schema(example = "active")]
-    pub state: String,
+    pub state: KeyState,
     /// Whether this process signs tokens with it now.
     pub signing: bool,
     pub public_key_pem: String,
@@ -100,7 +98,7 @@ async fn list_playback_keys(
     responses(
         (status = 200, description = "The new signing key", body = PlaybackKey),
         (status = 409, description = "Rotation is impossible now: IVS's 3 key pairs are in use, the key comes from a file, or a rotation is in progress",
-         body = crate::error::Problem, content_type = "application/problem+json"),
+         body = crate::api::error::Problem, content_type = "application/problem+json"),
     )
 )]
 async fn rotate_playback_key(
@@ -117,14 +115,18 @@ async fn rotate_playback_key(
     Ok(Json(to_api(row, signing.as_deref())))
 }
 
-fn rotate_problem(error: RotateError) -> ApiError {
+fn rotate_problem(error: KeyError) -> ApiError {
+    let conflict = |detail: String| ApiError::Conflict {
+        detail,
+        channel_id: None,
+    };
     match error {
-        RotateError::NotRotatable(detail) | RotateError::QuotaFull(detail) => ApiError::Conflict {
-            detail,
-            channel_id: None,
-        },
-        RotateError::Step(StepError::Aws(e)) => ApiError::Aws(e),
-        RotateError::Step(other) => ApiError::Internal(anyhow::anyhow!(other)),
-        RotateError::Other(e) => ApiError::Internal(e),
+        KeyError::NotRotatable(detail) | KeyError::QuotaFull(detail) => conflict(detail),
+        KeyError::Busy => conflict(KeyError::Busy.to_string()),
+        // IVS refused to import the new key: say why, it is for a person to resolve.
+        KeyError::ImportRefused { code, message } => conflict(format!("{code}: {message}")),
+        KeyError::Aws(e) => ApiError::Aws(e),
+        KeyError::Database(e) => ApiError::Database(e),
+        KeyError::Internal(e) => ApiError::Internal(e),
     }
 }

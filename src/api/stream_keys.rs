@@ -6,17 +6,17 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::api::channels::{Channel, Phase, visible_channel};
+use crate::api::AppState;
+use crate::api::auth::{Caller, Scope};
+use crate::api::channels::{Channel, visible_channel};
+use crate::api::error::{ApiError, ApiResult};
 use crate::api::extract::ChannelId;
-use crate::auth::{Caller, Scope};
 use crate::db;
-use crate::error::{ApiError, ApiResult};
-use crate::reconciler::channel::find_stream_key;
-use crate::startup::AppState;
+use crate::domain::EventKind;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -37,15 +37,6 @@ pub struct StreamKey {
     pub ingest_url: String,
 }
 
-fn output(channel: &db::channels::ChannelRow, name: &str) -> Option<String> {
-    channel
-        .outputs
-        .0
-        .get(name)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-}
-
 /// Read a channel's stream key.
 ///
 /// Read from IVS when asked; the service keeps no copy outside IVS and SSM.
@@ -56,7 +47,7 @@ fn output(channel: &db::channels::ChannelRow, name: &str) -> Option<String> {
     responses(
         (status = 200, description = "The stream key", body = StreamKey),
         (status = 409, description = "The channel is not provisioned yet, or its key is being replaced",
-         body = crate::error::Problem, content_type = "application/problem+json"),
+         body = crate::api::error::Problem, content_type = "application/problem+json"),
     )
 )]
 async fn get_stream_key(
@@ -66,11 +57,12 @@ async fn get_stream_key(
 ) -> ApiResult<Json<StreamKey>> {
     caller.require(Scope::StreamKeysRead)?;
     let channel = visible_channel(&state, &caller, id).await?;
-    let phase = Phase::parse(&channel.phase);
+    let phase = channel.phase;
+    let outputs = &channel.outputs.0;
     let (Some(arn), Some(ingest), false) = (
-        output(&channel, "channel_arn"),
-        output(&channel, "ingest_endpoint"),
-        matches!(phase, Phase::Deleting | Phase::Deleted),
+        outputs.channel_arn.clone(),
+        outputs.ingest_endpoint.clone(),
+        phase.is_going(),
     ) else {
         return Err(ApiError::Conflict {
             detail: format!(
@@ -80,7 +72,7 @@ async fn get_stream_key(
             channel_id: Some(id),
         });
     };
-    let Some((_, stream_key)) = find_stream_key(&state.aws, &arn).await? else {
+    let Some((_, stream_key)) = state.aws.find_stream_key(&arn).await? else {
         return Err(ApiError::Conflict {
             detail: "the stream key is being replaced; try again in a few seconds".into(),
             channel_id: Some(id),
@@ -105,7 +97,7 @@ async fn get_stream_key(
     responses(
         (status = 202, description = "Rotation recorded; the reconciler performs it", body = Channel),
         (status = 409, description = "The channel is not provisioned yet or is being deleted",
-         body = crate::error::Problem, content_type = "application/problem+json"),
+         body = crate::api::error::Problem, content_type = "application/problem+json"),
     )
 )]
 async fn rotate_stream_key(
@@ -119,10 +111,8 @@ async fn rotate_stream_key(
         .await?
         .filter(|row| caller.can_see(&row.tenant))
         .ok_or_else(ApiError::not_found_channel)?;
-    let phase = Phase::parse(&current.phase);
-    if output(&current, "channel_arn").is_none()
-        || matches!(phase, Phase::Deleting | Phase::Deleted)
-    {
+    let phase = current.phase;
+    if current.outputs.0.channel_arn.is_none() || phase.is_going() {
         return Err(ApiError::Conflict {
             detail: format!(
                 "the channel has no stream key to replace (phase: {})",
@@ -136,7 +126,7 @@ async fn rotate_stream_key(
         &mut *tx,
         id,
         &caller.key_name,
-        "stream_key_rotation_requested",
+        EventKind::StreamKeyRotationRequested,
         json!({}),
     )
     .await?;

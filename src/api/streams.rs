@@ -8,10 +8,11 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use crate::auth::{Caller, Scope};
-use crate::error::{ApiError, ApiResult};
-use crate::live::LiveStream;
-use crate::startup::AppState;
+use crate::api::AppState;
+use crate::api::auth::{Caller, Scope};
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::live::LiveStream;
+use crate::db;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_streams))
@@ -53,21 +54,17 @@ async fn list_streams(
         .await
         .map_err(|e| ApiError::Unavailable(format!("IVS could not list live streams: {e}")))?;
     let arns: Vec<String> = live.iter().map(|s| s.channel_arn.clone()).collect();
-    let owners: Vec<(Uuid, String, String, String)> = sqlx::query_as(
-        "select id, tenant, name, outputs->>'channel_arn' from channels
-          where deleted_at is null and outputs->>'channel_arn' = any($1)",
-    )
-    .bind(&arns)
-    .fetch_all(&state.pool)
-    .await?;
+    let owners = db::channels::live_by_arns(&state.pool, &arns).await?;
     let items = live
         .into_iter()
         .filter_map(|stream| {
-            let (id, tenant, name, _) = owners.iter().find(|o| o.3 == stream.channel_arn)?;
-            caller.can_see(tenant).then(|| LiveChannel {
-                channel_id: *id,
-                tenant: tenant.clone(),
-                name: name.clone(),
+            let owner = owners
+                .iter()
+                .find(|o| o.channel_arn == stream.channel_arn)?;
+            caller.can_see(&owner.tenant).then(|| LiveChannel {
+                channel_id: owner.id,
+                tenant: owner.tenant.clone(),
+                name: owner.name.clone(),
                 stream,
             })
         })

@@ -9,17 +9,16 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::api::channels::Phase;
+use crate::api::AppState;
+use crate::api::auth::{MintCaller, Scope};
+use crate::api::cache::MintTarget;
+use crate::api::error::{ApiError, ApiResult};
 use crate::api::extract::{ChannelId, OptionalJson};
-use crate::auth::{MintCaller, Scope};
-use crate::cache::MintTarget;
 use crate::db::{self, channels::ChannelRow};
-use crate::error::{ApiError, ApiResult};
-use crate::startup::AppState;
+use crate::domain::Phase;
 use crate::tokens::{TokenRequest, claims};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -45,20 +44,13 @@ pub struct PlaybackToken {
 
 impl From<&ChannelRow> for MintTarget {
     fn from(row: &ChannelRow) -> Self {
-        let output = |name: &str| {
-            row.outputs
-                .0
-                .get(name)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
         MintTarget {
             tenant: row.tenant.clone(),
-            phase: Phase::parse(&row.phase),
+            phase: row.phase,
             authorized: row.spec.0.authorized,
             caller_key: row.spec.0.playback_public_key_pem.is_some(),
-            channel_arn: output("channel_arn"),
-            playback_url: output("playback_url"),
+            channel_arn: row.outputs.0.channel_arn.clone(),
+            playback_url: row.outputs.0.playback_url.clone(),
         }
     }
 }
@@ -97,8 +89,7 @@ fn check_mintable(target: &MintTarget, id: uuid::Uuid) -> ApiResult<(&str, &str)
         ));
     }
     let phase = target.phase;
-    let live = matches!(phase, Phase::Ready | Phase::Updating);
-    match (live, &target.channel_arn, &target.playback_url) {
+    match (phase.may_mint(), &target.channel_arn, &target.playback_url) {
         (true, Some(arn), Some(url)) => Ok((arn, url)),
         _ => Err(conflict(format!(
             "the channel is not ready yet (phase: {}); tokens can be minted once it is ready",
@@ -119,11 +110,11 @@ fn check_mintable(target: &MintTarget, id: uuid::Uuid) -> ApiResult<(&str, &str)
     responses(
         (status = 200, description = "A signed token", body = PlaybackToken),
         (status = 409, description = "The channel is public (no token needed), uses a caller-supplied key (sign your own tokens), or is not ready (its phase is named)",
-         body = crate::error::Problem, content_type = "application/problem+json"),
+         body = crate::api::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The request breaks a limit; `errors` names the field",
-         body = crate::error::Problem, content_type = "application/problem+json"),
+         body = crate::api::error::Problem, content_type = "application/problem+json"),
         (status = 503, description = "No signing key is active yet (it is being imported into IVS)",
-         body = crate::error::Problem, content_type = "application/problem+json"),
+         body = crate::api::error::Problem, content_type = "application/problem+json"),
     )
 )]
 async fn mint_token(

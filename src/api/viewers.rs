@@ -6,19 +6,18 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
+use crate::api::AppState;
+use crate::api::auth::{Caller, Scope};
 use crate::api::channels::visible_channel;
+use crate::api::error::{ApiError, ApiResult, FieldError};
 use crate::api::extract::{ApiJson, ChannelId};
-use crate::auth::{Caller, Scope};
-use crate::aws::errors::from_sdk;
-use crate::aws::limits::CallClass;
 use crate::db;
-use crate::error::{ApiError, ApiResult, FieldError};
-use crate::startup::AppState;
+use crate::domain::EventKind;
 use crate::tokens::claims::{MAX_VIEWER_ID_CHARS, MAX_VIEWER_SESSION_VERSION};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -79,9 +78,9 @@ fn validate(request: &ViewerRevocation) -> ApiResult<()> {
     responses(
         (status = 202, description = "IVS has started revoking the sessions", body = RevocationStarted),
         (status = 409, description = "The channel is public or not provisioned",
-         body = crate::error::Problem, content_type = "application/problem+json"),
+         body = crate::api::error::Problem, content_type = "application/problem+json"),
         (status = 503, description = "AWS throttled the call; try again",
-         body = crate::error::Problem, content_type = "application/problem+json"),
+         body = crate::api::error::Problem, content_type = "application/problem+json"),
     )
 )]
 async fn revoke_viewer(
@@ -96,8 +95,8 @@ async fn revoke_viewer(
     let arn = channel
         .outputs
         .0
-        .get("channel_arn")
-        .and_then(Value::as_str)
+        .channel_arn
+        .as_deref()
         .filter(|_| channel.deleted_at.is_none());
     let conflict = |detail: &str| ApiError::Conflict {
         detail: detail.into(),
@@ -112,24 +111,13 @@ async fn revoke_viewer(
     let version = request.viewer_session_versions_less_than_or_equal_to;
     state
         .aws
-        .limits
-        .wait("StartViewerSessionRevocation", CallClass::IvsRevocation)
-        .await;
-    state
-        .aws
-        .ivs
-        .start_viewer_session_revocation()
-        .channel_arn(arn)
-        .viewer_id(&request.viewer_id)
-        .viewer_session_versions_less_than_or_equal_to(version as i32)
-        .send()
-        .await
-        .map_err(|e| from_sdk("StartViewerSessionRevocation", e))?;
+        .start_viewer_session_revocation(arn, &request.viewer_id, version as i32)
+        .await?;
     db::events::insert(
         &state.pool,
         id,
         &caller.key_name,
-        "viewer_session_revoked",
+        EventKind::ViewerSessionRevoked,
         json!({ "viewer_id": request.viewer_id, "viewer_session_versions_less_than_or_equal_to": version }),
     )
     .await?;

@@ -1,5 +1,6 @@
-//! AWS errors as the reconciler sees them: the operation, AWS's code and message, and whether
-//! trying again later can help. The classification is a pure function, unit-tested below.
+//! AWS errors as the service sees them: the operation, AWS's code and message, what kind of
+//! refusal it is (so callers match on a type, never on a code string), and whether trying again
+//! later can help. The classification is a pure function, unit-tested below.
 
 use aws_sdk_ivs::error::{ProvideErrorMetadata, SdkError};
 
@@ -11,6 +12,30 @@ pub enum ErrorClass {
     Permanent,
 }
 
+/// What kind of refusal an AWS error is, as far as the service acts on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsErrorKind {
+    /// The resource does not exist (IVS ResourceNotFoundException, SSM ParameterNotFound, 404).
+    NotFound,
+    /// IVS refuses because of the resource's state: a live channel, a configuration in use, a
+    /// key pair already imported.
+    Conflict,
+    /// An account quota is full (IVS ServiceQuotaExceededException, SSM ParameterLimitExceeded).
+    QuotaExceeded,
+    /// IVS answers that the channel is not live (StopStream, GetStream).
+    NotBroadcasting,
+    /// SSM refuses to create a parameter that exists.
+    AlreadyExists,
+    /// AWS throttled the call.
+    Throttled,
+    /// The client-side rate budget was not free within the caller's wait.
+    BudgetExhausted,
+    /// AWS answered without what the call is for (an empty body).
+    EmptyResponse,
+    /// Anything else; `code` and `class` tell more.
+    Other,
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{operation}: {code}: {message}")]
 pub struct AwsError {
@@ -19,21 +44,58 @@ pub struct AwsError {
     pub message: String,
     pub status: Option<u16>,
     pub class: ErrorClass,
+    pub kind: AwsErrorKind,
 }
 
 impl AwsError {
-    pub fn is_code(&self, code: &str) -> bool {
-        self.code == code
-    }
-
     pub fn is_not_found(&self) -> bool {
-        self.code == "ResourceNotFoundException"
-            || self.code == "ParameterNotFound"
-            || self.status == Some(404)
+        self.kind == AwsErrorKind::NotFound
     }
 
     pub fn retryable(&self) -> bool {
         self.class == ErrorClass::Retryable
+    }
+
+    /// An error made by the service itself for `operation`, not by AWS.
+    pub fn local(operation: &'static str, kind: AwsErrorKind, message: impl Into<String>) -> Self {
+        let retryable = matches!(kind, AwsErrorKind::BudgetExhausted);
+        AwsError {
+            operation,
+            code: match kind {
+                AwsErrorKind::BudgetExhausted => "RateBudgetExhausted",
+                _ => "EmptyResponse",
+            }
+            .into(),
+            message: message.into(),
+            status: None,
+            class: if retryable {
+                ErrorClass::Retryable
+            } else {
+                ErrorClass::Permanent
+            },
+            kind,
+        }
+    }
+}
+
+/// The kind of an error, from AWS's error code and HTTP status.
+pub fn kind_of(code: Option<&str>, status: Option<u16>) -> AwsErrorKind {
+    match (code, status) {
+        // IVS answers ChannelNotBroadcasting with 404: the code decides before the status.
+        (Some("ChannelNotBroadcasting"), _) => AwsErrorKind::NotBroadcasting,
+        (Some("ResourceNotFoundException" | "ParameterNotFound"), _) | (_, Some(404)) => {
+            AwsErrorKind::NotFound
+        }
+        (Some("ConflictException"), _) => AwsErrorKind::Conflict,
+        (Some("ServiceQuotaExceededException" | "ParameterLimitExceeded"), _) => {
+            AwsErrorKind::QuotaExceeded
+        }
+        (Some("ParameterAlreadyExists"), _) => AwsErrorKind::AlreadyExists,
+        (Some(c), _) if c.starts_with("Throttling") || c == "TooManyRequestsException" => {
+            AwsErrorKind::Throttled
+        }
+        (_, Some(429)) => AwsErrorKind::Throttled,
+        _ => AwsErrorKind::Other,
     }
 }
 
@@ -90,7 +152,9 @@ where
         other => (None, Some(aws_smithy_error_chain(other))),
     };
     let class = classify(code.as_deref(), status);
+    let kind = kind_of(code.as_deref(), status);
     AwsError {
+        kind,
         operation,
         code: code.unwrap_or_else(|| {
             if status.is_some() {
@@ -165,5 +229,42 @@ mod tests {
             ErrorClass::Permanent
         );
         assert_eq!(classify(None, Some(404)), ErrorClass::Permanent);
+    }
+
+    #[test]
+    fn kinds_follow_codes_and_statuses() {
+        assert_eq!(
+            kind_of(Some("ResourceNotFoundException"), Some(404)),
+            AwsErrorKind::NotFound
+        );
+        assert_eq!(
+            kind_of(Some("ParameterNotFound"), Some(400)),
+            AwsErrorKind::NotFound
+        );
+        assert_eq!(kind_of(None, Some(404)), AwsErrorKind::NotFound);
+        assert_eq!(
+            kind_of(Some("ConflictException"), Some(409)),
+            AwsErrorKind::Conflict
+        );
+        assert_eq!(
+            kind_of(Some("ServiceQuotaExceededException"), Some(402)),
+            AwsErrorKind::QuotaExceeded
+        );
+        assert_eq!(
+            kind_of(Some("ChannelNotBroadcasting"), Some(404)),
+            AwsErrorKind::NotBroadcasting
+        );
+        assert_eq!(
+            kind_of(Some("ParameterAlreadyExists"), Some(400)),
+            AwsErrorKind::AlreadyExists
+        );
+        assert_eq!(
+            kind_of(Some("ThrottlingException"), Some(429)),
+            AwsErrorKind::Throttled
+        );
+        assert_eq!(
+            kind_of(Some("ValidationException"), Some(400)),
+            AwsErrorKind::Other
+        );
     }
 }

@@ -10,7 +10,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use crate::metrics::AWS_CALLS;
 
 #[derive(Debug)]
-pub struct CallMetrics;
+pub(super) struct CallMetrics;
 
 impl Intercept for CallMetrics {
     fn name(&self) -> &'static str {

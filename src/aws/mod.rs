@@ -1,21 +1,58 @@
-//! Everything that talks to AWS: the SDK clients (configured only through the SDK's own settings),
-//! client-side rate limits, and the classification of AWS errors into retryable and permanent.
+//! The AWS facade: the only module that touches the SDK clients. Every operation the service
+//! uses is one method here, which names its operation once, waits on the client-side rate
+//! limiter, sends with the operation's retry policy, and turns any failure into a typed
+//! [`AwsError`]. The clients are configured only through the SDK's own settings (region,
+//! credentials, `AWS_ENDPOINT_URL*`, retry settings).
+//!
+//! Each AWS service has a module of its own ([`ivs_channels`], [`ivs_resources`], [`ivs_streams`],
+//! [`ssm`]); a new service adds one more module with its client and its methods.
 
 pub mod errors;
-pub mod interceptor;
+mod interceptor;
+mod ivs_channels;
+mod ivs_resources;
+mod ivs_streams;
 pub mod limits;
+mod ssm;
+
+use std::time::Duration;
 
 use aws_config::BehaviorVersion;
+use aws_sdk_ivs::error::{ProvideErrorMetadata, SdkError};
 
-pub use errors::{AwsError, ErrorClass};
-pub use limits::{RateLimits, RateSettings};
+/// The time type of the shapes the facade returns.
+pub use aws_sdk_ivs::primitives::DateTime as AwsTime;
+/// The IVS shapes the facade returns.
+pub use aws_sdk_ivs::types as ivs;
+pub use errors::{AwsError, AwsErrorKind, ErrorClass};
+pub use ivs_channels::{BATCH_GET_MAX, CreatedChannel, ivs_name};
+pub use ivs_resources::ImportedKeyPair;
+pub use limits::{CallClass, RateLimits, RateSettings};
+pub use ssm::PutParameter;
 
-/// The IVS and SSM clients with the rate limits every call goes through.
+use errors::{HasStatus, from_sdk};
+
+/// One AWS operation: its name (for the limiter, errors and metrics) and its rate class.
+#[derive(Debug, Clone, Copy)]
+struct Op {
+    name: &'static str,
+    class: CallClass,
+}
+
+const fn op(name: &'static str, class: CallClass) -> Op {
+    Op { name, class }
+}
+
+/// The AWS clients with the rate limits every call goes through. Cheap to clone.
 #[derive(Clone)]
 pub struct Aws {
-    pub ivs: aws_sdk_ivs::Client,
-    pub ssm: aws_sdk_ssm::Client,
-    pub limits: RateLimits,
+    ivs: aws_sdk_ivs::Client,
+    /// The same client with the SDK's retry off. Non-idempotent creates are sent exactly once
+    /// through it: a retry of a create whose response was lost would make a duplicate. The
+    /// caller retries instead, after looking for what the first attempt may have made.
+    ivs_once: aws_sdk_ivs::Client,
+    ssm: aws_sdk_ssm::Client,
+    limits: RateLimits,
 }
 
 impl Aws {
@@ -30,14 +67,16 @@ impl Aws {
     }
 
     pub fn from_config(config: &aws_config::SdkConfig, rates: &RateSettings) -> Self {
-        let ivs = aws_sdk_ivs::config::Builder::from(config)
-            .interceptor(interceptor::CallMetrics)
-            .build();
+        let ivs = aws_sdk_ivs::config::Builder::from(config).interceptor(interceptor::CallMetrics);
+        let ivs_once = ivs
+            .clone()
+            .retry_config(aws_config::retry::RetryConfig::disabled());
         let ssm = aws_sdk_ssm::config::Builder::from(config)
             .interceptor(interceptor::CallMetrics)
             .build();
         Aws {
-            ivs: aws_sdk_ivs::Client::from_conf(ivs),
+            ivs: aws_sdk_ivs::Client::from_conf(ivs.build()),
+            ivs_once: aws_sdk_ivs::Client::from_conf(ivs_once.build()),
             ssm: aws_sdk_ssm::Client::from_conf(ssm),
             limits: RateLimits::new(rates),
         }
@@ -55,11 +94,50 @@ impl Aws {
             .await;
         Self::from_config(&config, rates)
     }
+
+    /// Waits for the operation's rate budget, sends, and types the error.
+    async fn call<T, E, R, F>(&self, op: Op, send: F) -> Result<T, AwsError>
+    where
+        F: Future<Output = Result<T, SdkError<E, R>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + HasStatus,
+    {
+        self.limits.wait(op.name, op.class).await;
+        send.await.map_err(|e| from_sdk(op.name, e))
+    }
+
+    /// Like [`Aws::call`], but gives up with [`AwsErrorKind::BudgetExhausted`] when the rate
+    /// budget is not free within `budget` (reads that answer people and must not queue).
+    async fn call_within<T, E, R, F>(
+        &self,
+        op: Op,
+        budget: Duration,
+        send: F,
+    ) -> Result<T, AwsError>
+    where
+        F: Future<Output = Result<T, SdkError<E, R>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + HasStatus,
+    {
+        if tokio::time::timeout(budget, self.limits.wait(op.name, op.class))
+            .await
+            .is_err()
+        {
+            return Err(AwsError::local(
+                op.name,
+                AwsErrorKind::BudgetExhausted,
+                format!("the {} rate budget is in use; retry shortly", op.name),
+            ));
+        }
+        send.await.map_err(|e| from_sdk(op.name, e))
+    }
 }
 
-/// Sends a non-idempotent request exactly once: the SDK's own retry would repeat a create whose
-/// response was lost and make a duplicate. The reconciler retries instead, after looking for
-/// what the first attempt may have made.
-pub fn no_retry() -> aws_config::retry::RetryConfig {
-    aws_config::retry::RetryConfig::disabled()
+/// An empty answer where AWS should have sent the resource.
+fn empty(op: Op) -> AwsError {
+    AwsError::local(
+        op.name,
+        AwsErrorKind::EmptyResponse,
+        format!("{} returned no result", op.name),
+    )
 }

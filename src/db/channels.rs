@@ -1,12 +1,14 @@
 //! Queries on `channels`: the desired spec and the recorded status of every channel.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::{FromRow, PgExecutor};
 use uuid::Uuid;
 
-use crate::domain::channel::ChannelSpec;
+use crate::domain::channel::{ChannelSpec, RecordingSpec};
+use crate::domain::{ChannelOutputs, LastError, Phase};
 
 const COLUMNS: &str = "id, tenant, name, spec, generation, observed_generation, phase, outputs, \
                        last_error, delete_after, created_at, updated_at, deleted_at";
@@ -19,9 +21,9 @@ pub struct ChannelRow {
     pub spec: Json<ChannelSpec>,
     pub generation: i64,
     pub observed_generation: i64,
-    pub phase: String,
-    pub outputs: Json<Value>,
-    pub last_error: Option<Json<Value>>,
+    pub phase: Phase,
+    pub outputs: Json<ChannelOutputs>,
+    pub last_error: Option<Json<LastError>>,
     pub delete_after: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -87,7 +89,7 @@ pub async fn find_live(
 #[derive(Debug, Default)]
 pub struct ListFilter<'a> {
     pub tenant: Option<&'a str>,
-    pub phase: Option<&'a str>,
+    pub phase: Option<Phase>,
     pub name_prefix: Option<&'a str>,
     pub include_deleted: bool,
     /// Keyset cursor: rows with a larger id. Ids are UUIDv7, so new rows sort last and a
@@ -102,7 +104,7 @@ pub async fn list(db: impl PgExecutor<'_>, f: &ListFilter<'_>) -> sqlx::Result<V
          where ($1::text is null or tenant = $1)
            and ($2::text is null or phase = $2)
            and ($3::text is null or starts_with(name, $3))
-           and ($4 or phase <> 'deleted' or $2::text = 'deleted')
+           and ($4 or phase <> $7 or $2::text = $7)
            and ($5::uuid is null or id > $5)
          order by id limit $6"
     ))
@@ -112,6 +114,7 @@ pub async fn list(db: impl PgExecutor<'_>, f: &ListFilter<'_>) -> sqlx::Result<V
     .bind(f.include_deleted)
     .bind(f.after)
     .bind(f.limit)
+    .bind(Phase::Deleted)
     .fetch_all(db)
     .await
 }
@@ -121,7 +124,7 @@ pub async fn update_spec(
     db: impl PgExecutor<'_>,
     id: Uuid,
     spec: &ChannelSpec,
-    phase: &str,
+    phase: Phase,
 ) -> sqlx::Result<ChannelRow> {
     sqlx::query_as(&format!(
         "update channels set spec = $2, delete_after = $3, generation = generation + 1, phase = $4,
@@ -142,11 +145,12 @@ pub async fn mark_deleting(
     force: bool,
 ) -> sqlx::Result<ChannelRow> {
     sqlx::query_as(&format!(
-        "update channels set phase = 'deleting', delete_force = $2, attempts = 0, next_attempt_at = now()
+        "update channels set phase = $3, delete_force = $2, attempts = 0, next_attempt_at = now()
          where id = $1 returning {COLUMNS}"
     ))
     .bind(id)
     .bind(force)
+    .bind(Phase::Deleting)
     .fetch_one(db)
     .await
 }
@@ -156,12 +160,15 @@ pub async fn retry_now(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Channe
     sqlx::query_as(&format!(
         "update channels
             set attempts = 0, next_attempt_at = now(),
-                phase = case when phase <> 'failed' then phase
-                             when outputs->>'channel_arn' is not null then 'updating'
-                             else 'pending' end
+                phase = case when phase <> $2 then phase
+                             when outputs->>'channel_arn' is not null then $3
+                             else $4 end
           where id = $1 returning {COLUMNS}"
     ))
     .bind(id)
+    .bind(Phase::Failed)
+    .bind(Phase::Updating)
+    .bind(Phase::Pending)
     .fetch_one(db)
     .await
 }
@@ -175,10 +182,147 @@ pub async fn request_stream_key_rotation(
     sqlx::query_as(&format!(
         "update channels
             set stream_key_rotation_requested_at = now(), attempts = 0, next_attempt_at = now(),
-                phase = case when phase in ('ready', 'failed') then 'updating' else phase end
+                phase = case when phase in ($2, $3) then $4 else phase end
           where id = $1 returning {COLUMNS}"
     ))
     .bind(id)
+    .bind(Phase::Ready)
+    .bind(Phase::Failed)
+    .bind(Phase::Updating)
     .fetch_one(db)
     .await
+}
+
+/// How many channels are in each phase (the metrics gauges).
+pub async fn count_by_phase(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(Phase, i64)>> {
+    sqlx::query_as("select phase, count(*) from channels group by phase")
+        .fetch_all(db)
+        .await
+}
+
+static COUNT_WAITING: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "select count(*) from channels where phase in ({}) and next_attempt_at <= now()",
+        Phase::sql_list(&Phase::NEEDS_WORK)
+    )
+});
+
+/// Rows that need the reconciler and are due now.
+pub async fn count_waiting(db: impl PgExecutor<'_>) -> sqlx::Result<i64> {
+    sqlx::query_scalar(&COUNT_WAITING).fetch_one(db).await
+}
+
+/// A live channel's id, tenant and name, by the ARN of its IVS channel.
+#[derive(Debug, Clone, FromRow)]
+pub struct ChannelByArn {
+    pub id: Uuid,
+    pub tenant: String,
+    pub name: String,
+    pub channel_arn: String,
+}
+
+/// The live channels whose IVS channel is one of `arns`.
+pub async fn live_by_arns(
+    db: impl PgExecutor<'_>,
+    arns: &[String],
+) -> sqlx::Result<Vec<ChannelByArn>> {
+    sqlx::query_as(
+        "select id, tenant, name, outputs->>'channel_arn' as channel_arn from channels
+          where deleted_at is null and outputs->>'channel_arn' = any($1)",
+    )
+    .bind(arns)
+    .fetch_all(db)
+    .await
+}
+
+/// Live channels other than `except` recorded with these settings.
+pub async fn count_recording_users(
+    db: impl PgExecutor<'_>,
+    settings: &RecordingSpec,
+    except: Uuid,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "select count(*) from channels where deleted_at is null and id <> $1 and spec->'recording' = $2",
+    )
+    .bind(except)
+    .bind(Json(settings))
+    .fetch_one(db)
+    .await
+}
+
+/// Live channels other than `except` that bring this public key.
+pub async fn count_caller_key_users(
+    db: impl PgExecutor<'_>,
+    public_key_pem: &str,
+    except: Uuid,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "select count(*) from channels
+          where deleted_at is null and id <> $1 and spec->>'playback_public_key_pem' = $2",
+    )
+    .bind(except)
+    .bind(public_key_pem.trim())
+    .fetch_one(db)
+    .await
+}
+
+/// Ids of every channel not deleted.
+pub async fn live_ids(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar("select id from channels where deleted_at is null")
+        .fetch_all(db)
+        .await
+}
+
+/// Channels in `ready` with an IVS channel and no worker on them: what the drift sweep checks.
+#[derive(Debug, Clone, FromRow)]
+pub struct ReadyChannel {
+    pub id: Uuid,
+    pub spec: Json<ChannelSpec>,
+    pub outputs: Json<ChannelOutputs>,
+}
+
+pub async fn ready_unleased(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<ReadyChannel>> {
+    sqlx::query_as(
+        "select id, spec, outputs from channels
+          where phase = $1 and outputs->>'channel_arn' is not null and lease_token is null
+          order by id",
+    )
+    .bind(Phase::Ready)
+    .fetch_all(db)
+    .await
+}
+
+/// Puts a drifted channel back to work, if it is still ready and unclaimed; true if it was.
+pub async fn requeue_if_ready(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<bool> {
+    let result = sqlx::query(
+        "update channels set phase = $3, next_attempt_at = now()
+          where id = $1 and phase = $2 and lease_token is null",
+    )
+    .bind(id)
+    .bind(Phase::Ready)
+    .bind(Phase::Updating)
+    .execute(db)
+    .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Dev mode with a fresh embedded simulator: every live channel is provisioned anew, and the
+/// shared resources the old simulator held are forgotten.
+pub async fn reset_for_fresh_simulator(db: &mut sqlx::PgConnection) -> sqlx::Result<()> {
+    sqlx::query("delete from recording_configurations")
+        .execute(&mut *db)
+        .await?;
+    sqlx::query("delete from playback_keys")
+        .execute(&mut *db)
+        .await?;
+    sqlx::query(
+        "update channels set outputs = '{}', observed_generation = 0, attempts = 0, next_attempt_at = now(),
+                phase = case when phase = $1 then $1 else $2 end
+          where deleted_at is null",
+    )
+    .bind(Phase::Deleting)
+    .bind(Phase::Pending)
+    .execute(&mut *db)
+    .await?;
+    Ok(())
 }

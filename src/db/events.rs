@@ -6,13 +6,15 @@ use sqlx::types::Json;
 use sqlx::{FromRow, PgExecutor};
 use uuid::Uuid;
 
+use crate::domain::EventKind;
+
 #[derive(Debug, Clone, FromRow)]
 pub struct EventRow {
     pub id: i64,
     pub channel_id: Uuid,
     pub at: DateTime<Utc>,
     pub actor: String,
-    pub kind: String,
+    pub kind: EventKind,
     pub details: Json<Value>,
 }
 
@@ -20,7 +22,7 @@ pub async fn insert(
     db: impl PgExecutor<'_>,
     channel_id: Uuid,
     actor: &str,
-    kind: &str,
+    kind: EventKind,
     details: Value,
 ) -> sqlx::Result<()> {
     sqlx::query(

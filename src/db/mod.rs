@@ -1,9 +1,14 @@
-//! The Postgres pool, the migrations, and one module of queries per table.
+//! All SQL: the Postgres pool and its settings, the migrations, one module of queries per table
+//! or concern (the reconciler's claims and leases, advisory locks), and nothing else.
 
 pub mod api_keys;
 pub mod channels;
+pub mod claims;
+pub mod drift;
 pub mod events;
+pub mod locks;
 pub mod playback_keys;
+pub mod recording_configurations;
 
 use std::time::Duration;
 
@@ -12,7 +17,23 @@ use sqlx::migrate::{MigrateDatabase, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 
-use crate::cli::DatabaseArgs;
+/// Where the database is and how the pool behaves.
+#[derive(Debug, clap::Args, Clone)]
+pub struct DatabaseArgs {
+    /// Postgres connection URL.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
+    pub database_url: String,
+    /// Most connections the pool opens. Each reconciler slot can hold one more connection while it
+    /// prepares a shared resource under an advisory lock, so keep it above
+    /// RECONCILER_CONCURRENCY plus the API's own needs.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_max_connections: u32,
+    /// Seconds to wait for a free connection before failing a request with 503.
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 5)]
+    pub db_acquire_timeout_secs: u64,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/ivs_provisioner";
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 

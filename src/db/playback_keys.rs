@@ -4,6 +4,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgExecutor};
 
+use crate::domain::LastError;
+use crate::domain::keys::{KeyOrigin, KeyState};
+
 const COLUMNS: &str = "fingerprint, public_key_pem, source, arn, ivs_fingerprint, state, ssm_version, \
                        created_at, activated_at, retiring_at, delete_after, retired_at";
 
@@ -11,10 +14,10 @@ const COLUMNS: &str = "fingerprint, public_key_pem, source, arn, ivs_fingerprint
 pub struct PlaybackKeyRow {
     pub fingerprint: String,
     pub public_key_pem: String,
-    pub source: String,
+    pub source: KeyOrigin,
     pub arn: Option<String>,
     pub ivs_fingerprint: Option<String>,
-    pub state: String,
+    pub state: KeyState,
     pub ssm_version: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub activated_at: Option<DateTime<Utc>>,
@@ -46,8 +49,10 @@ pub async fn find(
 /// The managed key that signs now, if any.
 pub async fn active_managed(db: impl PgExecutor<'_>) -> sqlx::Result<Option<PlaybackKeyRow>> {
     sqlx::query_as(&format!(
-        "select {COLUMNS} from playback_keys where source = 'managed' and state = 'active'"
+        "select {COLUMNS} from playback_keys where source = $1 and state = $2"
     ))
+    .bind(KeyOrigin::Managed)
+    .bind(KeyState::Active)
     .fetch_optional(db)
     .await
 }
@@ -55,9 +60,11 @@ pub async fn active_managed(db: impl PgExecutor<'_>) -> sqlx::Result<Option<Play
 /// Managed keys waiting to be imported into IVS, oldest first.
 pub async fn importing_managed(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<PlaybackKeyRow>> {
     sqlx::query_as(&format!(
-        "select {COLUMNS} from playback_keys where source = 'managed' and state = 'importing'
+        "select {COLUMNS} from playback_keys where source = $1 and state = $2
          order by created_at"
     ))
+    .bind(KeyOrigin::Managed)
+    .bind(KeyState::Importing)
     .fetch_all(db)
     .await
 }
@@ -65,8 +72,9 @@ pub async fn importing_managed(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<Play
 /// Retiring keys whose tokens have all expired.
 pub async fn due_for_deletion(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<PlaybackKeyRow>> {
     sqlx::query_as(&format!(
-        "select {COLUMNS} from playback_keys where state = 'retiring' and delete_after <= now()"
+        "select {COLUMNS} from playback_keys where state = $1 and delete_after <= now()"
     ))
+    .bind(KeyState::Retiring)
     .fetch_all(db)
     .await
 }
@@ -80,11 +88,12 @@ pub async fn register_managed(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "insert into playback_keys (fingerprint, public_key_pem, source, ssm_version)
-         values ($1, $2, 'managed', $3) on conflict (fingerprint) do nothing",
+         values ($1, $2, $4, $3) on conflict (fingerprint) do nothing",
     )
     .bind(fingerprint)
     .bind(public_key_pem)
     .bind(ssm_version)
+    .bind(KeyOrigin::Managed)
     .execute(db)
     .await?;
     Ok(())
@@ -100,23 +109,27 @@ pub async fn activate(
     retire_after: std::time::Duration,
 ) -> sqlx::Result<()> {
     let previous: Option<Option<String>> = sqlx::query_scalar(
-        "update playback_keys set state = 'retiring', retiring_at = now(),
+        "update playback_keys set state = $4, retiring_at = now(),
                 delete_after = now() + make_interval(secs => $1)
-          where source = 'managed' and state = 'active' and fingerprint <> $2
+          where source = $3 and state = $5 and fingerprint <> $2
           returning ivs_fingerprint",
     )
     .bind(retire_after.as_secs_f64())
     .bind(fingerprint)
+    .bind(KeyOrigin::Managed)
+    .bind(KeyState::Retiring)
+    .bind(KeyState::Active)
     .fetch_optional(&mut *db)
     .await?;
     sqlx::query(
-        "update playback_keys set state = 'active', arn = $2, ivs_fingerprint = $3,
+        "update playback_keys set state = $4, arn = $2, ivs_fingerprint = $3,
                 activated_at = now(), last_error = null
           where fingerprint = $1",
     )
     .bind(fingerprint)
     .bind(arn)
     .bind(ivs_fingerprint)
+    .bind(KeyState::Active)
     .execute(&mut *db)
     .await?;
     if let Some(Some(old)) = previous {
@@ -135,24 +148,111 @@ pub async fn activate(
 pub async fn mark_failed(
     db: impl PgExecutor<'_>,
     fingerprint: &str,
-    error: &serde_json::Value,
+    error: &LastError,
+) -> sqlx::Result<()> {
+    sqlx::query("update playback_keys set state = $3, last_error = $2 where fingerprint = $1")
+        .bind(fingerprint)
+        .bind(sqlx::types::Json(error))
+        .bind(KeyState::Failed)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn mark_retired(db: impl PgExecutor<'_>, fingerprint: &str) -> sqlx::Result<()> {
+    sqlx::query("update playback_keys set state = $2, retired_at = now() where fingerprint = $1")
+        .bind(fingerprint)
+        .bind(KeyState::Retired)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Records a caller-supplied key (state `importing`) unless it is known already.
+pub async fn register_caller(
+    db: impl PgExecutor<'_>,
+    fingerprint: &str,
+    public_key_pem: &str,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "update playback_keys set state = 'failed', last_error = $2 where fingerprint = $1",
+        "insert into playback_keys (fingerprint, public_key_pem, source) values ($1, $2, $3) on conflict do nothing",
     )
     .bind(fingerprint)
-    .bind(sqlx::types::Json(error))
+    .bind(public_key_pem.trim())
+    .bind(KeyOrigin::Caller)
     .execute(db)
     .await?;
     Ok(())
 }
 
-pub async fn mark_retired(db: impl PgExecutor<'_>, fingerprint: &str) -> sqlx::Result<()> {
+/// A caller key is imported into IVS as `arn`, which knows it by `ivs_fingerprint`.
+pub async fn set_caller_imported(
+    db: impl PgExecutor<'_>,
+    fingerprint: &str,
+    arn: &str,
+    ivs_fingerprint: &str,
+) -> sqlx::Result<()> {
     sqlx::query(
-        "update playback_keys set state = 'retired', retired_at = now() where fingerprint = $1",
+        "update playback_keys set arn = $2, ivs_fingerprint = $3, state = $4, last_error = null where fingerprint = $1",
     )
     .bind(fingerprint)
+    .bind(arn)
+    .bind(ivs_fingerprint)
+    .bind(KeyState::Active)
     .execute(db)
     .await?;
+    Ok(())
+}
+
+/// The IVS fingerprint of an active key, by our fingerprint.
+pub async fn active_ivs_fingerprint(
+    db: impl PgExecutor<'_>,
+    fingerprint: &str,
+) -> sqlx::Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "select ivs_fingerprint from playback_keys where fingerprint = $1 and state = $2",
+    )
+    .bind(fingerprint)
+    .bind(KeyState::Active)
+    .fetch_optional(db)
+    .await?
+    .flatten())
+}
+
+/// The stored PEM of the caller-supplied key IVS knows by `ivs_fingerprint`, if any.
+pub async fn caller_pem_by_ivs_fingerprint(
+    db: impl PgExecutor<'_>,
+    ivs_fingerprint: &str,
+) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar(
+        "select public_key_pem from playback_keys where ivs_fingerprint = $1 and source = $2",
+    )
+    .bind(ivs_fingerprint)
+    .bind(KeyOrigin::Caller)
+    .fetch_optional(db)
+    .await
+}
+
+/// The IVS ARN of a caller-supplied key, by our fingerprint.
+pub async fn caller_arn(
+    db: impl PgExecutor<'_>,
+    fingerprint: &str,
+) -> sqlx::Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("select arn from playback_keys where fingerprint = $1 and source = $2")
+            .bind(fingerprint)
+            .bind(KeyOrigin::Caller)
+            .fetch_optional(db)
+            .await?
+            .flatten(),
+    )
+}
+
+pub async fn delete_caller(db: impl PgExecutor<'_>, fingerprint: &str) -> sqlx::Result<()> {
+    sqlx::query("delete from playback_keys where fingerprint = $1 and source = $2")
+        .bind(fingerprint)
+        .bind(KeyOrigin::Caller)
+        .execute(db)
+        .await?;
     Ok(())
 }

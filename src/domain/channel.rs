@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::FieldError;
 use super::rules;
-use crate::error::FieldError;
 
 /// Tags the service puts on every channel itself; callers may not set them.
 pub const RESERVED_TAG_KEYS: [&str; 3] = ["Name", "ManagedBy", "Tenant"];

@@ -1,4 +1,18 @@
-//! Validated domain types shared by the API and (later) the reconciler.
+//! The domain: types and rules with no I/O. Channel specs and their validation, phases, audit
+//! event kinds, outputs, API-key scopes, and how AWS resources are named and tagged. Every other
+//! layer depends on this one; it depends on none of them.
 
+pub mod api_key;
 pub mod channel;
+pub mod event;
+pub mod field_error;
+pub mod keys;
+pub mod outputs;
+pub mod phase;
+pub mod resources;
 pub mod rules;
+
+pub use event::EventKind;
+pub use field_error::FieldError;
+pub use outputs::{ChannelOutputs, LastError};
+pub use phase::Phase;

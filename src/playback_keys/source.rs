@@ -7,11 +7,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use aws_sdk_ssm::types::{ParameterType, Tag};
 
-use crate::aws::Aws;
-use crate::aws::errors::from_sdk;
-use crate::aws::limits::CallClass;
+use crate::aws::{Aws, PutParameter};
+use crate::domain::resources::MANAGED_BY;
 use crate::tokens::SigningKey;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,24 +82,15 @@ impl KeySource {
 }
 
 async fn read_parameter(aws: &Aws, selector: &str) -> anyhow::Result<Loaded> {
-    aws.limits.wait("GetParameter", CallClass::SsmRead).await;
-    let out = aws
-        .ssm
-        .get_parameter()
-        .name(selector)
-        .with_decryption(true)
-        .send()
+    let (pem, version) = aws
+        .get_parameter(selector)
         .await
-        .map_err(|e| from_sdk("GetParameter", e))
         .with_context(|| format!("reading the signing key parameter {selector}"))?;
-    let parameter = out
-        .parameter
-        .with_context(|| format!("SSM returned no parameter for {selector}"))?;
-    let key = SigningKey::from_pem(parameter.value().unwrap_or_default())
+    let key = SigningKey::from_pem(&pem)
         .with_context(|| format!("the signing key parameter {selector}"))?;
     Ok(Loaded {
         key,
-        ssm_version: Some(parameter.version()),
+        ssm_version: Some(version),
     })
 }
 
@@ -109,32 +98,22 @@ async fn read_parameter(aws: &Aws, selector: &str) -> anyhow::Result<Loaded> {
 /// if it exists) or a new version of it (a rotation). Returns the key and the version written.
 pub async fn store_new(aws: &Aws, name: &str, overwrite: bool) -> anyhow::Result<Loaded> {
     let (key, pem) = SigningKey::generate()?;
-    aws.limits.wait("PutParameter", CallClass::SsmWrite).await;
     // SSM refuses tags on an overwrite; the first write carries them.
-    let tags = (!overwrite).then(|| {
-        vec![
-            Tag::builder()
-                .key("ManagedBy")
-                .value("ivs-provisioner")
-                .build()
-                .expect("key and value are set"),
-        ]
-    });
-    let out = aws
-        .ssm
-        .put_parameter()
-        .name(name)
-        .value(pem.as_str())
-        .r#type(ParameterType::SecureString)
-        .description("ivs-provisioner playback signing key (P-384, PKCS#8 PEM)")
-        .overwrite(overwrite)
-        .set_tags(tags)
-        .send()
+    let tags = [("ManagedBy".to_owned(), MANAGED_BY.to_owned())];
+    let request = PutParameter {
+        name,
+        value: pem.as_str(),
+        secure: true,
+        overwrite,
+        tags: if overwrite { &[] } else { &tags },
+        description: Some("ivs-provisioner playback signing key (P-384, PKCS#8 PEM)"),
+    };
+    let version = aws
+        .put_parameter(&request)
         .await
-        .map_err(|e| from_sdk("PutParameter", e))
         .with_context(|| format!("writing the signing key parameter {name}"))?;
     Ok(Loaded {
         key,
-        ssm_version: Some(out.version()),
+        ssm_version: Some(version),
     })
 }

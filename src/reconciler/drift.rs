@@ -7,29 +7,24 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use aws_sdk_ivs::types::Channel;
 use serde_json::{Value, json};
-use sqlx::types::Json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::Ctx;
-use super::channel::{IDENTITY_TAG, desired_tags, list_channels, needs_update};
+use super::ivs_channel::needs_update;
 use super::step::StepError;
-use crate::aws::errors::from_sdk;
-use crate::aws::limits::CallClass;
-use crate::db;
-use crate::domain::channel::ChannelSpec;
+use crate::aws::BATCH_GET_MAX;
+use crate::aws::ivs::Channel;
+use crate::db::channels::ReadyChannel;
+use crate::db::drift::FindingKind;
+use crate::db::{self, locks::AdvisoryLock};
+use crate::domain::EventKind;
+use crate::domain::event::actor::DRIFT_SWEEP;
+use crate::domain::resources::{IDENTITY_TAG, desired_tags};
 
-/// IVS's BatchGetChannel limit.
-const BATCH: usize = 50;
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-struct ReadyRow {
-    id: Uuid,
-    spec: Json<ChannelSpec>,
-    outputs: Json<Value>,
-}
+/// The advisory lock that lets one replica sweep at a time.
+const SWEEP_LOCK: &str = "drift-sweep";
 
 /// What one sweep found.
 #[derive(Debug, Default)]
@@ -41,7 +36,7 @@ pub struct SweepReport {
 
 #[derive(Debug, Clone)]
 pub struct Finding {
-    pub kind: &'static str,
+    pub kind: FindingKind,
     pub channel_id: Option<Uuid>,
     pub channel_arn: String,
     pub details: Value,
@@ -71,50 +66,29 @@ pub async fn run_periodically(ctx: Ctx, interval: Duration, stop: CancellationTo
 
 /// Sweeps unless another replica is sweeping or swept within `interval`.
 pub async fn sweep_if_due(ctx: &Ctx, interval: Duration) -> Result<Option<SweepReport>, StepError> {
-    let mut conn = ctx.pool.acquire().await?;
-    let locked: bool =
-        sqlx::query_scalar("select pg_try_advisory_lock(hashtextextended('drift-sweep', 0))")
-            .fetch_one(&mut *conn)
-            .await?;
-    if !locked {
+    let Some(mut lock) = AdvisoryLock::try_acquire(&ctx.pool, SWEEP_LOCK).await? else {
         return Ok(None);
-    }
-    let recent: bool = sqlx::query_scalar(
-        "select exists (select 1 from drift_sweeps where finished_at > now() - make_interval(secs => $1))",
-    )
-    .bind(interval.as_secs_f64() * 0.9)
-    .fetch_one(&mut *conn)
-    .await?;
-    let result = if recent {
-        Ok(None)
-    } else {
-        sweep(ctx).await.map(Some)
     };
-    let _ = sqlx::query("select pg_advisory_unlock(hashtextextended('drift-sweep', 0))")
-        .execute(&mut *conn)
-        .await;
+    let recent = db::drift::finished_within(lock.connection(), interval.as_secs_f64() * 0.9).await;
+    let result = match recent {
+        Ok(true) => Ok(None),
+        Ok(false) => sweep(ctx).await.map(Some),
+        Err(e) => Err(e.into()),
+    };
+    lock.release().await;
     result
 }
 
 /// One full sweep, recorded in `drift_sweeps` / `drift_findings`.
 pub async fn sweep(ctx: &Ctx) -> Result<SweepReport, StepError> {
     let sweep_id = Uuid::now_v7();
-    sqlx::query("insert into drift_sweeps (id) values ($1)")
-        .bind(sweep_id)
-        .execute(&ctx.pool)
-        .await?;
-    let rows: Vec<ReadyRow> = sqlx::query_as(
-        "select id, spec, outputs from channels
-          where phase = 'ready' and outputs->>'channel_arn' is not null and lease_token is null
-          order by id",
-    )
-    .fetch_all(&ctx.pool)
-    .await?;
+    db::drift::start(&ctx.pool, sweep_id).await?;
+    let rows = db::channels::ready_unleased(&ctx.pool).await?;
     let mut report = SweepReport {
         channels_checked: rows.len(),
         ..Default::default()
     };
-    for chunk in rows.chunks(BATCH) {
+    for chunk in rows.chunks(BATCH_GET_MAX) {
         report.findings.extend(check_batch(ctx, chunk).await?);
     }
     let (orphans, seen) = find_orphans(ctx).await?;
@@ -123,38 +97,26 @@ pub async fn sweep(ctx: &Ctx) -> Result<SweepReport, StepError> {
     for finding in &report.findings {
         record(ctx, sweep_id, finding).await?;
     }
-    sqlx::query(
-        "update drift_sweeps set finished_at = now(), channels_checked = $2, ivs_channels_seen = $3 where id = $1",
+    db::drift::finish(
+        &ctx.pool,
+        sweep_id,
+        report.channels_checked,
+        report.ivs_channels_seen,
     )
-    .bind(sweep_id)
-    .bind(report.channels_checked as i32)
-    .bind(report.ivs_channels_seen as i32)
-    .execute(&ctx.pool)
     .await?;
     Ok(report)
 }
 
-async fn check_batch(ctx: &Ctx, rows: &[ReadyRow]) -> Result<Vec<Finding>, StepError> {
-    let arn_of = |row: &ReadyRow| {
-        row.outputs.0["channel_arn"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    };
-    ctx.aws
-        .limits
-        .wait("BatchGetChannel", CallClass::IvsChannel)
-        .await;
-    let out = ctx
+fn arn_of(row: &ReadyChannel) -> String {
+    row.outputs.0.channel_arn.clone().unwrap_or_default()
+}
+
+async fn check_batch(ctx: &Ctx, rows: &[ReadyChannel]) -> Result<Vec<Finding>, StepError> {
+    let channels = ctx
         .aws
-        .ivs
-        .batch_get_channel()
-        .set_arns(Some(rows.iter().map(arn_of).collect()))
-        .send()
-        .await
-        .map_err(|e| from_sdk("BatchGetChannel", e))?;
-    let found: HashMap<&str, &Channel> = out
-        .channels()
+        .batch_get_channel(rows.iter().map(arn_of).collect())
+        .await?;
+    let found: HashMap<&str, &Channel> = channels
         .iter()
         .filter_map(|c| Some((c.arn()?, c)))
         .collect();
@@ -163,10 +125,10 @@ async fn check_batch(ctx: &Ctx, rows: &[ReadyRow]) -> Result<Vec<Finding>, StepE
         let arn = arn_of(row);
         let finding = match found.get(arn.as_str()) {
             None => Some((
-                "deleted_out_of_band",
+                FindingKind::DeletedOutOfBand,
                 json!({ "reason": "IVS no longer has this channel" }),
             )),
-            Some(channel) => differences(row, channel).map(|d| ("changed_out_of_band", d)),
+            Some(channel) => differences(row, channel).map(|d| (FindingKind::ChangedOutOfBand, d)),
         };
         if let Some((kind, details)) = finding {
             findings.push(Finding {
@@ -181,8 +143,8 @@ async fn check_batch(ctx: &Ctx, rows: &[ReadyRow]) -> Result<Vec<Finding>, StepE
 }
 
 /// What differs between the IVS channel and the row, if anything.
-fn differences(row: &ReadyRow, channel: &Channel) -> Option<Value> {
-    let recording = row.outputs.0["recording_configuration_arn"].as_str();
+fn differences(row: &ReadyChannel, channel: &Channel) -> Option<Value> {
+    let recording = row.outputs.0.recording_configuration_arn.as_deref();
     let settings_differ = needs_update(channel, &row.spec.0, recording);
     let want = desired_tags(row.id, &row.spec.0);
     let have = channel.tags().cloned().unwrap_or_default();
@@ -208,20 +170,18 @@ fn differences(row: &ReadyRow, channel: &Channel) -> Option<Value> {
 
 /// IVS channels with the service's identity tag whose row is gone or deleted.
 async fn find_orphans(ctx: &Ctx) -> Result<(Vec<Finding>, usize), StepError> {
-    let live: HashSet<String> =
-        sqlx::query_scalar::<_, Uuid>("select id from channels where deleted_at is null")
-            .fetch_all(&ctx.pool)
-            .await?
-            .into_iter()
-            .map(|id| id.to_string())
-            .collect();
-    let summaries = list_channels(ctx, None).await?;
+    let live: HashSet<String> = db::channels::live_ids(&ctx.pool)
+        .await?
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect();
+    let summaries = ctx.aws.list_channels(None).await?;
     let orphans = summaries
         .iter()
         .filter_map(|summary| {
             let id = summary.tags()?.get(IDENTITY_TAG)?;
             (!live.contains(id)).then(|| Finding {
-                kind: "orphan",
+                kind: FindingKind::Orphan,
                 channel_id: None,
                 channel_arn: summary.arn().unwrap_or_default().to_owned(),
                 details: json!({ "identity": id, "name": summary.name() }),
@@ -235,28 +195,22 @@ async fn find_orphans(ctx: &Ctx) -> Result<(Vec<Finding>, usize), StepError> {
 /// an audit event, and the reconciler recreates or repairs it.
 async fn record(ctx: &Ctx, sweep_id: Uuid, finding: &Finding) -> Result<(), StepError> {
     let mut tx = ctx.pool.begin().await?;
-    sqlx::query(
-        "insert into drift_findings (sweep_id, kind, channel_id, channel_arn, details) values ($1, $2, $3, $4, $5)",
+    db::drift::insert_finding(
+        &mut *tx,
+        sweep_id,
+        finding.kind,
+        finding.channel_id,
+        &finding.channel_arn,
+        &finding.details,
     )
-    .bind(sweep_id)
-    .bind(finding.kind)
-    .bind(finding.channel_id)
-    .bind(&finding.channel_arn)
-    .bind(Json(&finding.details))
-    .execute(&mut *tx)
     .await?;
-    if let Some(id) = finding.channel_id {
-        let requeued = sqlx::query(
-            "update channels set phase = 'updating', next_attempt_at = now()
-              where id = $1 and phase = 'ready' and lease_token is null",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if requeued.rows_affected() > 0 {
-            let details = json!({ "kind": finding.kind, "channel_arn": finding.channel_arn, "details": finding.details });
-            db::events::insert(&mut *tx, id, "drift-sweep", "drift_detected", details).await?;
-        }
+    if let Some(id) = finding.channel_id
+        && db::channels::requeue_if_ready(&mut *tx, id).await?
+    {
+        let kind: &str = finding.kind.into();
+        let details =
+            json!({ "kind": kind, "channel_arn": finding.channel_arn, "details": finding.details });
+        db::events::insert(&mut *tx, id, DRIFT_SWEEP, EventKind::DriftDetected, details).await?;
     }
     tx.commit().await?;
     Ok(())

@@ -2,87 +2,35 @@
 //! LOCKED`), make IVS and SSM match them, and record the outcome. Any number of workers in any
 //! number of processes share one database safely; no transaction is open across an AWS call.
 
+mod caller_keys;
 pub mod channel;
-pub mod claims;
 pub mod drift;
-pub mod publish;
-pub mod shared;
+mod ivs_channel;
+mod managed_key;
+mod publish;
+mod recording;
+mod settings;
 pub mod step;
+mod stream_keys;
+mod tags;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use serde_json::json;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
-use crate::aws::{Aws, RateSettings};
-use crate::db;
-use claims::Claimed;
+use crate::aws::Aws;
+use crate::db::{self, claims, claims::Claimed};
+use crate::domain::event::actor::RECONCILER;
+use crate::domain::{EventKind, LastError, Phase};
+pub use managed_key::{FingerprintFuture, ManagedKey, NoManagedKey};
+pub use settings::{ReconcilerArgs, Settings};
 use step::{StepError, retry_delay};
-
-/// The reconciler's settings.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ReconcilerArgs {
-    /// Prefix of the SSM parameters the service writes.
-    #[arg(long, env = "SSM_PREFIX", default_value = "/live")]
-    pub ssm_prefix: String,
-    /// Channels reconciled at once by this process.
-    #[arg(long, env = "RECONCILER_CONCURRENCY", default_value_t = 8)]
-    pub reconciler_concurrency: usize,
-    /// Seconds a claimed row stays leased to a worker (renewed while it works).
-    #[arg(long, env = "RECONCILER_LEASE_SECS", default_value_t = 60)]
-    pub reconciler_lease_secs: u64,
-    /// Seconds between polls when no notification arrives.
-    #[arg(long, env = "RECONCILER_POLL_SECS", default_value_t = 5)]
-    pub reconciler_poll_secs: u64,
-    /// Longest wait between retries of a retryable failure, in seconds.
-    #[arg(long, env = "RECONCILER_MAX_BACKOFF_SECS", default_value_t = 300)]
-    pub reconciler_max_backoff_secs: u64,
-    /// Seconds before a `failed` channel is tried again by itself (a spec change or
-    /// `POST /v1/channels/{id}/reconcile` retries at once).
-    #[arg(long, env = "RECONCILER_FAILED_RETRY_SECS", default_value_t = 3600)]
-    pub reconciler_failed_retry_secs: u64,
-    /// Seconds between drift sweeps (BatchGetChannel against every ready channel; 0 = off).
-    #[arg(long, env = "DRIFT_SWEEP_SECS", default_value_t = 300)]
-    pub drift_sweep_secs: u64,
-    /// Seconds to wait for a new recording configuration to become ACTIVE within one attempt.
-    #[arg(long, env = "RECORDING_ACTIVE_WAIT_SECS", default_value_t = 30)]
-    pub recording_active_wait_secs: u64,
-    #[command(flatten)]
-    pub rates: RateSettings,
-}
-
-/// The settings in the form the steps use.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub ssm_prefix: String,
-    pub concurrency: usize,
-    pub lease: Duration,
-    pub poll: Duration,
-    pub max_backoff: Duration,
-    pub failed_retry: Duration,
-    pub recording_wait: Duration,
-    pub drift_interval: Duration,
-}
-
-impl From<&ReconcilerArgs> for Settings {
-    fn from(a: &ReconcilerArgs) -> Self {
-        Settings {
-            ssm_prefix: a.ssm_prefix.clone(),
-            concurrency: a.reconciler_concurrency.max(1),
-            lease: Duration::from_secs(a.reconciler_lease_secs.max(5)),
-            poll: Duration::from_secs(a.reconciler_poll_secs.max(1)),
-            max_backoff: Duration::from_secs(a.reconciler_max_backoff_secs.max(1)),
-            failed_retry: Duration::from_secs(a.reconciler_failed_retry_secs),
-            recording_wait: Duration::from_secs(a.recording_active_wait_secs),
-            drift_interval: Duration::from_secs(a.drift_sweep_secs),
-        }
-    }
-}
 
 /// What every reconcile step can reach.
 #[derive(Clone)]
@@ -91,16 +39,25 @@ pub struct Ctx {
     pub aws: Aws,
     pub settings: Arc<Settings>,
     pub worker_id: String,
+    /// The managed signing key's IVS fingerprint, for private channels without a key of their
+    /// own. The playback-key engine owns that key; whoever wires the process hands it in.
+    pub managed_key: Arc<dyn ManagedKey>,
 }
 
 impl Ctx {
-    pub fn new(pool: PgPool, aws: Aws, settings: Settings) -> Self {
+    pub fn new(
+        pool: PgPool,
+        aws: Aws,
+        settings: Settings,
+        managed_key: Arc<dyn ManagedKey>,
+    ) -> Self {
         let worker_id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         Ctx {
             pool,
             aws,
             settings: Arc::new(settings),
             worker_id,
+            managed_key,
         }
     }
 }
@@ -169,8 +126,10 @@ pub async fn run(ctx: Ctx, stop: CancellationToken) {
         }
         if !busy {
             // Sleep until a notification, the next retry falling due, or the poll interval.
-            let nap = until_next_due(&ctx.pool)
+            let nap = claims::until_next_due(&ctx.pool)
                 .await
+                .ok()
+                .flatten()
                 .unwrap_or(ctx.settings.poll)
                 .min(ctx.settings.poll);
             tokio::select! {
@@ -183,19 +142,6 @@ pub async fn run(ctx: Ctx, stop: CancellationToken) {
     // Let in-flight reconciles finish their current step.
     let _ = slots.acquire_many(ctx.settings.concurrency as u32).await;
     tracing::info!("reconciler stopped");
-}
-
-/// How long until the earliest deferred or backed-off row falls due (none: `None`).
-async fn until_next_due(pool: &PgPool) -> Option<Duration> {
-    let seconds: Option<f64> = sqlx::query_scalar(
-        "select extract(epoch from min(next_attempt_at) - now())::float8 from channels
-          where phase in ('pending', 'provisioning', 'updating', 'deleting') and lease_token is null",
-    )
-    .fetch_one(pool)
-    .await
-    .ok()
-    .flatten();
-    seconds.map(|s| Duration::from_secs_f64(s.max(0.01)))
 }
 
 /// Forwards `NOTIFY channel_work` to the loop; polling covers any gap while reconnecting.
@@ -223,8 +169,15 @@ async fn listen(pool: PgPool, wake: Arc<Notify>, stop: CancellationToken) {
     }
 }
 
-/// Reconciles one claimed row, renewing its lease meanwhile, and records the outcome.
+/// Reconciles one claimed row, renewing its lease meanwhile, and records the outcome. Everything
+/// runs inside the row's span as an instrumented future, so no span guard is held across an
+/// `.await` (which would put other tasks' log lines in this channel's span).
 async fn handle(ctx: Ctx, row: Claimed) {
+    let span = tracing::info_span!("reconcile", channel = %row.id, tenant = %row.tenant, name = %row.name, generation = row.generation);
+    reconcile_and_record(ctx, row).instrument(span).await
+}
+
+async fn reconcile_and_record(ctx: Ctx, row: Claimed) {
     let heartbeat = {
         let (pool, row, lease) = (ctx.pool.clone(), row.clone(), ctx.settings.lease);
         tokio::spawn(async move {
@@ -236,10 +189,8 @@ async fn handle(ctx: Ctx, row: Claimed) {
             }
         })
     };
-    let span = tracing::info_span!("reconcile", channel = %row.id, tenant = %row.tenant, name = %row.name, generation = row.generation);
     let started = std::time::Instant::now();
-    let result =
-        tracing::Instrument::instrument(channel::reconcile(&ctx, &row), span.clone()).await;
+    let result = channel::reconcile(&ctx, &row).await;
     let outcome = match &result {
         Ok(()) => "done",
         Err(StepError::Defer { .. }) => "deferred",
@@ -250,7 +201,6 @@ async fn handle(ctx: Ctx, row: Claimed) {
     metrics::histogram!(crate::metrics::RECONCILE_DURATION, "outcome" => outcome)
         .record(started.elapsed().as_secs_f64());
     heartbeat.abort();
-    let _enter = span.enter();
     if let Err(error) = result
         && let Err(e) = record_failure(&ctx, &row, &error).await
     {
@@ -258,25 +208,19 @@ async fn handle(ctx: Ctx, row: Claimed) {
     }
 }
 
-async fn record_failure(ctx: &Ctx, row: &Claimed, error: &StepError) -> anyhow::Result<()> {
-    if let StepError::Internal(e) = error
-        && e.downcast_ref::<claims::LeaseLost>().is_some()
-    {
+async fn record_failure(ctx: &Ctx, row: &Claimed, error: &StepError) -> Result<(), StepError> {
+    if let StepError::LeaseLost(_) = error {
         tracing::warn!("lease lost; another worker owns the row now");
         return Ok(());
     }
     let now = Utc::now();
     let (phase, delay, count) = match error {
         StepError::Defer { after, .. } => (None, *after, false),
-        e if e.is_permanent() => {
-            // A delete keeps its phase: it is retried, and the row must not look alive.
-            let phase = if row.phase == "deleting" {
-                None
-            } else {
-                Some("failed")
-            };
-            (phase, ctx.settings.failed_retry, true)
-        }
+        e if e.is_permanent() => (
+            row.phase.after_permanent_failure(),
+            ctx.settings.failed_retry,
+            true,
+        ),
         _ => (
             None,
             retry_delay(row.attempts as u32, ctx.settings.max_backoff),
@@ -284,25 +228,20 @@ async fn record_failure(ctx: &Ctx, row: &Claimed, error: &StepError) -> anyhow::
         ),
     };
     let next = now + chrono::Duration::from_std(delay).unwrap_or_default();
-    let last_error = json!({
-        "code": error.code(),
-        "message": error.message(),
-        "at": now,
-        "attempts": row.attempts + i32::from(count),
-        "next_attempt_at": next,
-    });
-    if phase == Some("failed") {
+    let last_error = LastError {
+        code: error.code(),
+        message: error.message(),
+        at: now,
+        attempts: Some(i64::from(row.attempts + i32::from(count))),
+        next_attempt_at: Some(next),
+    };
+    if phase == Some(Phase::Failed) {
         tracing::warn!(error = %error, "channel failed; it needs a change, an operator retry, or time");
-        db::events::insert(
-            &ctx.pool,
-            row.id,
-            "reconciler",
-            "failed",
-            last_error.clone(),
-        )
-        .await?;
+        let details = serde_json::to_value(&last_error).unwrap_or_default();
+        db::events::insert(&ctx.pool, row.id, RECONCILER, EventKind::Failed, details).await?;
     } else {
         tracing::info!(error = %error, retry_in = ?delay, "reconcile will be retried");
     }
-    claims::release(&ctx.pool, row, phase, Some(&last_error), count, next).await
+    claims::release(&ctx.pool, row, phase, Some(&last_error), count, next).await?;
+    Ok(())
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use backon::BackoffBuilder;
 
 use crate::aws::AwsError;
+use crate::db::claims::FenceError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
@@ -18,14 +19,23 @@ pub enum StepError {
     /// Something only a person can fix, found by the service itself.
     #[error("{code}: {message}")]
     Permanent { code: &'static str, message: String },
-    /// Database trouble or a lost lease: try again soon.
+    /// Another worker took the row over: this attempt's result is dropped, nothing recorded.
+    #[error("lost the lease on channel {0}")]
+    LeaseLost(uuid::Uuid),
+    /// Database trouble: try again soon.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// Anything else unexpected: try again soon.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
-impl From<sqlx::Error> for StepError {
-    fn from(e: sqlx::Error) -> Self {
-        StepError::Internal(e.into())
+impl From<FenceError> for StepError {
+    fn from(e: FenceError) -> Self {
+        match e {
+            FenceError::LeaseLost(id) => StepError::LeaseLost(id),
+            FenceError::Database(e) => StepError::Database(e),
+        }
     }
 }
 
@@ -48,7 +58,10 @@ impl StepError {
         match self {
             StepError::Aws(e) => !e.retryable(),
             StepError::Permanent { .. } => true,
-            StepError::Defer { .. } | StepError::Internal(_) => false,
+            StepError::Defer { .. }
+            | StepError::LeaseLost(_)
+            | StepError::Database(_)
+            | StepError::Internal(_) => false,
         }
     }
 
@@ -58,7 +71,9 @@ impl StepError {
             StepError::Aws(e) => e.code.clone(),
             StepError::Defer { .. } => "Waiting".into(),
             StepError::Permanent { code, .. } => (*code).into(),
-            StepError::Internal(_) => "InternalError".into(),
+            StepError::LeaseLost(_) | StepError::Database(_) | StepError::Internal(_) => {
+                "InternalError".into()
+            }
         }
     }
 
@@ -68,6 +83,22 @@ impl StepError {
             other => other.to_string(),
         }
     }
+}
+
+/// Runs `work` under the advisory lock `key`, or defers briefly while another worker holds it.
+pub async fn locked<T>(
+    pool: &sqlx::PgPool,
+    key: &str,
+    work: impl Future<Output = Result<T, StepError>>,
+) -> Result<T, StepError> {
+    crate::db::locks::with_lock(pool, key, work)
+        .await?
+        .ok_or_else(|| {
+            StepError::defer(
+                format!("another worker is preparing {key}"),
+                Duration::from_millis(250),
+            )
+        })
 }
 
 /// Exponential backoff with jitter for the `attempt`-th consecutive retryable failure:

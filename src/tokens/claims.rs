@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::FieldError;
+use crate::domain::FieldError;
 
 /// IVS caps `exp` at 10 minutes ahead for tokens with a viewer id or single use.
 pub const MAX_TTL_WITH_VIEWER_SECS: i64 = 600;

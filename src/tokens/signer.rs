@@ -10,7 +10,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use p384::elliptic_curve::zeroize::Zeroizing;
 use p384::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 /// base64url of `{"alg":"ES384","typ":"JWT"}`, the only header IVS tokens carry.
 pub const HEADER_B64: &str = "eyJhbGciOiJFUzM4NCIsInR5cCI6IkpXVCJ9";
@@ -35,10 +34,7 @@ impl std::fmt::Debug for SigningKey {
 
 /// The service's fingerprint of a P-384 public key: hex SHA-256 of its DER SubjectPublicKeyInfo.
 pub fn public_key_fingerprint(key: &p384::PublicKey) -> anyhow::Result<String> {
-    let der = key
-        .to_public_key_der()
-        .map_err(|e| anyhow::anyhow!("encoding a public key: {e}"))?;
-    Ok(hex::encode(Sha256::digest(der.as_bytes())))
+    crate::domain::keys::fingerprint(key).map_err(|e| anyhow::anyhow!("encoding a public key: {e}"))
 }
 
 impl SigningKey {

@@ -1,7 +1,7 @@
 //! The audit trail, `GET /v1/channels/{id}/events`: who did what and when, oldest first,
 //! a page at a time.
 
-use ivs_provisioner::auth::Scope;
+use ivs_provisioner::domain::api_key::Scope;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -2,8 +2,8 @@
 //! what each scope allows (else 403), and tenant-bound keys (other tenants' channels are 404,
 //! lists show only the key's tenant, creates for another tenant are 403).
 
-use ivs_provisioner::auth::Scope;
 use ivs_provisioner::db;
+use ivs_provisioner::domain::api_key::Scope;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use aws_sim::FailMode;
-use ivs_provisioner::auth::Scope;
+use ivs_provisioner::domain::api_key::Scope;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -23,8 +23,8 @@ fn stream_keys_of(app: &TestApp, arn: &str) -> Vec<String> {
 }
 
 async fn ssm_stream_key(app: &TestApp, tenant: &str, name: &str) -> String {
-    app.aws
-        .ssm
+    app.raw_ssm()
+        .await
         .get_parameter()
         .name(format!("/live/{tenant}/{name}/stream-key"))
         .with_decryption(true)

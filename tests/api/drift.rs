@@ -1,6 +1,6 @@
 //! `GET /v1/drift`: operators only; empty before the first sweep, then the latest sweep's findings.
 
-use ivs_provisioner::auth::Scope;
+use ivs_provisioner::domain::api_key::Scope;
 use reqwest::StatusCode;
 use uuid::Uuid;
 

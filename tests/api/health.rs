@@ -36,7 +36,7 @@ async fn readyz_is_a_503_problem_when_the_database_is_unreachable() {
     let ring = ivs_provisioner::playback_keys::KeyRing::new(
         ivs_provisioner::playback_keys::KeySource::None,
     );
-    let tokens = ivs_provisioner::tokens::Tokens::new(std::sync::Arc::new(ring), LIMITS);
+    let tokens = ivs_provisioner::playback_keys::Tokens::new(std::sync::Arc::new(ring), LIMITS);
     let (address, _stop) = serve(pool, aws, tokens).await;
 
     let ready = send(client().get(format!("{address}/readyz"))).await;

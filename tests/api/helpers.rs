@@ -7,14 +7,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sim::{RunningSim, SimConfig};
-use ivs_provisioner::auth::{self, Scope};
+use ivs_provisioner::api::error::PROBLEM_JSON;
+use ivs_provisioner::api::{AppState, Application, HttpSettings};
 use ivs_provisioner::aws::{Aws, RateSettings};
+use ivs_provisioner::cli::wiring;
 use ivs_provisioner::db;
-use ivs_provisioner::error::PROBLEM_JSON;
+use ivs_provisioner::domain::api_key::{self, Scope};
+use ivs_provisioner::playback_keys::Tokens;
 use ivs_provisioner::playback_keys::{KeyRing, KeySource, source};
 use ivs_provisioner::reconciler::{self, Ctx, Settings};
-use ivs_provisioner::startup::{AppState, Application, HttpSettings};
-use ivs_provisioner::tokens::{TokenLimits, Tokens};
+use ivs_provisioner::tokens::TokenLimits;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
@@ -119,9 +121,35 @@ impl TestApp {
         }
     }
 
+    /// Raw SDK config on the test's simulator, for changes made behind the service's back.
+    pub async fn raw_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.sim.endpoint())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ivs::config::Credentials::new(
+                "local", "local", None, None, "local",
+            ))
+            .load()
+            .await
+    }
+
+    pub async fn raw_ivs(&self) -> aws_sdk_ivs::Client {
+        aws_sdk_ivs::Client::new(&self.raw_config().await)
+    }
+
+    pub async fn raw_ssm(&self) -> aws_sdk_ssm::Client {
+        aws_sdk_ssm::Client::new(&self.raw_config().await)
+    }
+
     /// Runs the reconciler until no channel needs work (retries made due at once).
     pub async fn reconcile(&self) {
-        let ctx = Ctx::new(self.pool.clone(), self.aws.clone(), reconciler_settings());
+        let managed_key = wiring::managed_key(self.pool.clone(), self.aws.clone());
+        let ctx = Ctx::new(
+            self.pool.clone(),
+            self.aws.clone(),
+            reconciler_settings(),
+            managed_key,
+        );
         for _ in 0..30 {
             reconciler::run_once(&ctx).await.expect("a reconciler pass");
             let waiting: i64 = sqlx::query_scalar(
@@ -143,7 +171,7 @@ impl TestApp {
 
     /// Creates an API key named `name` and returns its secret.
     pub async fn named_key(&self, name: &str, scopes: &[Scope], tenant: Option<&str>) -> String {
-        let key = auth::generate_key();
+        let key = api_key::generate_key();
         let scopes: Vec<String> = scopes.iter().map(|s| s.as_str().to_owned()).collect();
         db::api_keys::insert(
             &self.pool,

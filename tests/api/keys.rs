@@ -140,7 +140,7 @@ async fn a_rotation_that_would_need_a_fourth_key_pair_is_refused_with_the_reason
     assert_eq!(app.sim.simulator.calls_of("ImportPlaybackKeyPair"), 3);
     // Non-admins may neither rotate nor list.
     let minter = app
-        .key(&[ivs_provisioner::auth::Scope::TokensMint], None)
+        .key(&[ivs_provisioner::domain::api_key::Scope::TokensMint], None)
         .await;
     app.post("/v1/playback-keys/rotate", &minter, &json!({}))
         .await

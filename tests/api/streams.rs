@@ -2,7 +2,7 @@
 //! and `GET /v1/streams` (ListStreams, filtered by tenant for tenant-bound keys).
 
 use aws_sim::BroadcastSpec;
-use ivs_provisioner::auth::Scope;
+use ivs_provisioner::domain::api_key::Scope;
 
 use crate::helpers::{TestApp, channel, id_of};
 
@@ -11,8 +11,8 @@ use crate::helpers::{TestApp, channel, id_of};
 async fn provisioned(app: &TestApp, key: &str, tenant: &str, name: &str) -> (String, String) {
     let id = id_of(&app.create_channel(key, &channel(tenant, name)).await);
     let out = app
-        .aws
-        .ivs
+        .raw_ivs()
+        .await
         .create_channel()
         .name(name)
         .send()

@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use ivs_provisioner::auth::Scope;
 use ivs_provisioner::db;
+use ivs_provisioner::domain::api_key::Scope;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::StatusCode;
 use serde_json::{Value, json};

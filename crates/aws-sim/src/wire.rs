@@ -1,6 +1,7 @@
 //! Wire encoding shared by both protocols: the `ApiError` type every handler returns, how an error
-//! becomes an HTTP response (status, `x-amzn-ErrorType`, `__type` body), request-body parsing and
-//! the small request-metadata helpers (signing region, query strings, pagination tokens).
+//! becomes an HTTP response (status, `x-amzn-ErrorType`, `__type` and `message` body, plus the IVS
+//! model's `exceptionMessage` on restJson), request-body parsing and the small request-metadata
+//! helpers (signing region, query strings, pagination tokens).
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -77,9 +78,21 @@ impl ApiError {
         }
     }
 
+    /// The error as `protocol` answers it. Every IVS exception shape in the model carries its text
+    /// as the `exceptionMessage` member (what the SDK's typed `exception_message()` reads), while
+    /// the SDK's generic restJson/awsJson error parser (`ProvideErrorMetadata::message()`) only
+    /// looks at `message`/`Message`/`errorMessage`; IVS errors carry both. SSM's shapes use
+    /// `message`, so its body is unchanged.
     pub fn into_response(self, protocol: Protocol) -> Response {
         let code = self.wire_code(protocol).to_owned();
-        let body = json!({ "__type": code, "message": self.message });
+        let body = match protocol {
+            Protocol::RestJson => json!({
+                "__type": code,
+                "message": self.message,
+                "exceptionMessage": self.message,
+            }),
+            Protocol::AwsJson11 => json!({ "__type": code, "message": self.message }),
+        };
         let mut response = json_response(self.status(protocol), protocol, &body);
         if let Ok(value) = HeaderValue::from_str(&code) {
             response.headers_mut().insert("x-amzn-ErrorType", value);

@@ -1,5 +1,5 @@
-//! Every IVS operation through the real `aws-sdk-ivs` over HTTP: happy paths, validation, quotas
-//! and state-dependent errors.
+//! Every IVS operation through the real `aws-sdk-ivs` over HTTP: happy paths, validation (tag
+//! characters included), quotas and state-dependent errors, plus the raw IVS error body.
 
 mod common;
 
@@ -917,4 +917,279 @@ async fn tags_on_every_resource() {
         (code(&err).as_deref(), status(&err)),
         (Some("ResourceNotFoundException"), Some(404))
     );
+}
+
+/// Tags IVS refuses: characters outside the AWS tag set in a key or a value, lengths beyond the
+/// model's 1–128 / 0–256, and the reserved `aws:` key prefix.
+fn invalid_tags() -> Vec<(String, String)> {
+    [
+        ("bad#key", "v"),
+        ("tab\tkey", "v"),
+        ("emoji 🎥", "v"),
+        ("a,b", "v"),
+        ("", "v"),
+        ("AWS:reserved", "v"),
+        ("ok", "bad#value"),
+        ("ok", "line\nbreak"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .chain([
+        ("k".repeat(129), "v".to_owned()),
+        ("ok".to_owned(), "v".repeat(257)),
+    ])
+    .collect()
+}
+
+/// Tags at the edges of what IVS accepts: every allowed symbol, non-ASCII letters and numbers,
+/// inner spaces, an empty value and the maximum lengths.
+fn valid_tags() -> HashMap<String, String> {
+    HashMap::from([
+        ("Team".to_owned(), "Platform".to_owned()),
+        ("cost-center:a/b=c+d@e.f".to_owned(), "x y_z".to_owned()),
+        ("Équipe 名前 42".to_owned(), "٣ values".to_owned()),
+        ("empty".to_owned(), String::new()),
+        ("k".repeat(128), "v".repeat(256)),
+    ])
+}
+
+fn assert_validation<E>(
+    err: &aws_sdk_ivs::error::SdkError<E, aws_sdk_ivs::config::http::HttpResponse>,
+    what: &str,
+) where
+    E: aws_sdk_ivs::error::ProvideErrorMetadata + std::fmt::Debug,
+{
+    assert_eq!(
+        (code(err).as_deref(), status(err)),
+        (Some("ValidationException"), Some(400)),
+        "{what}: {err:?}"
+    );
+}
+
+#[tokio::test]
+async fn tags_must_use_the_aws_tag_character_set() {
+    let sim = Sim::for_tests().await;
+    for (key, value) in invalid_tags() {
+        let err = sim
+            .ivs
+            .create_channel()
+            .tags(&key, &value)
+            .send()
+            .await
+            .unwrap_err();
+        assert_validation(&err, &format!("CreateChannel {key:?}={value:?}"));
+    }
+    assert!(sim.sim().dump()["channels"].as_array().unwrap().is_empty());
+
+    let created = sim
+        .ivs
+        .create_channel()
+        .set_tags(Some(valid_tags()))
+        .send()
+        .await
+        .expect("valid tags are accepted");
+    let channel = created.channel().unwrap();
+    assert_eq!(channel.tags(), Some(&valid_tags()));
+    let arn = channel.arn().unwrap().to_owned();
+
+    for (key, value) in invalid_tags() {
+        let err = sim
+            .ivs
+            .tag_resource()
+            .resource_arn(&arn)
+            .tags(&key, &value)
+            .send()
+            .await
+            .unwrap_err();
+        assert_validation(&err, &format!("TagResource {key:?}={value:?}"));
+    }
+    // A refused TagResource changes nothing, and the same refusal comes before the 404.
+    let listed = sim
+        .ivs
+        .list_tags_for_resource()
+        .resource_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.tags(), &valid_tags());
+    let missing = "arn:aws:ivs:us-east-1:123456789012:channel/zzzzzzzzzzzz";
+    let err = sim
+        .ivs
+        .tag_resource()
+        .resource_arn(missing)
+        .tags("bad#key", "v")
+        .send()
+        .await
+        .unwrap_err();
+    assert_validation(&err, "TagResource on a missing channel");
+
+    sim.ivs
+        .tag_resource()
+        .resource_arn(&arn)
+        .tags("Team", "Video")
+        .tags("cost-center:a/b=c+d@e.f", "")
+        .send()
+        .await
+        .expect("valid TagResource");
+    let err = sim
+        .ivs
+        .untag_resource()
+        .resource_arn(&arn)
+        .tag_keys("bad#key")
+        .send()
+        .await
+        .unwrap_err();
+    assert_validation(&err, "UntagResource bad#key");
+    sim.ivs
+        .untag_resource()
+        .resource_arn(&arn)
+        .tag_keys("cost-center:a/b=c+d@e.f")
+        .send()
+        .await
+        .expect("valid UntagResource");
+    let listed = sim
+        .ivs
+        .list_tags_for_resource()
+        .resource_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.tags().get("Team").map(String::as_str), Some("Video"));
+    assert!(!listed.tags().contains_key("cost-center:a/b=c+d@e.f"));
+
+    // Every other operation that takes tags applies the same rule.
+    let err = sim
+        .ivs
+        .create_recording_configuration()
+        .destination_configuration(destination("my-bucket"))
+        .tags("bad#key", "v")
+        .send()
+        .await
+        .unwrap_err();
+    assert_validation(&err, "CreateRecordingConfiguration");
+    let err = sim
+        .ivs
+        .import_playback_key_pair()
+        .public_key_material(p384_pem())
+        .tags("bad#key", "v")
+        .send()
+        .await
+        .unwrap_err();
+    assert_validation(&err, "ImportPlaybackKeyPair");
+    let err = sim
+        .ivs
+        .create_stream_key()
+        .channel_arn(&arn)
+        .tags("bad#key", "v")
+        .send()
+        .await
+        .unwrap_err();
+    assert_validation(&err, "CreateStreamKey");
+    let dump = sim.sim().dump();
+    assert!(
+        dump["recordingConfigurations"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(dump["playbackKeyPairs"].as_array().unwrap().is_empty());
+    sim.ivs
+        .create_recording_configuration()
+        .destination_configuration(destination("my-bucket"))
+        .set_tags(Some(valid_tags()))
+        .send()
+        .await
+        .expect("valid recording configuration tags");
+    sim.ivs
+        .import_playback_key_pair()
+        .public_key_material(p384_pem())
+        .set_tags(Some(valid_tags()))
+        .send()
+        .await
+        .expect("valid playback key pair tags");
+}
+
+#[tokio::test]
+async fn ivs_error_bodies_carry_exception_message() {
+    use aws_sdk_ivs::error::ProvideErrorMetadata;
+    use aws_sdk_ivs::operation::create_channel::CreateChannelError;
+    use aws_sdk_ivs::operation::get_channel::GetChannelError;
+
+    let sim = Sim::for_tests().await;
+    let http = reqwest::Client::new();
+    let missing = "arn:aws:ivs:us-east-1:123456789012:channel/zzzzzzzzzzzz";
+    let cases = [
+        (
+            "GetChannel",
+            serde_json::json!({ "arn": missing }),
+            404,
+            "ResourceNotFoundException",
+        ),
+        (
+            "CreateChannel",
+            serde_json::json!({ "tags": { "bad#key": "v" } }),
+            400,
+            "ValidationException",
+        ),
+    ];
+    for (op, input, want_status, want_code) in cases {
+        let response = http
+            .post(format!("{}/{op}", sim.endpoint()))
+            .json(&input)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), want_status, "{op}");
+        assert_eq!(response.headers()["x-amzn-errortype"], want_code, "{op}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        let text = body["exceptionMessage"].as_str().unwrap_or_default();
+        assert!(!text.is_empty(), "{op}: {body}");
+        assert_eq!(body["message"], body["exceptionMessage"], "{op}: {body}");
+        assert_eq!(body["__type"], want_code, "{op}: {body}");
+    }
+
+    // The SDK still reads the text both ways: the generic metadata and the modeled member.
+    let err = sim
+        .ivs
+        .create_channel()
+        .tags("bad#key", "v")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    let generic = err.message().unwrap_or_default().to_owned();
+    assert!(generic.contains("bad#key"), "{generic:?}");
+    let CreateChannelError::ValidationException(validation) = err else {
+        panic!("expected ValidationException, got {err:?}");
+    };
+    assert_eq!(validation.exception_message(), Some(generic.as_str()));
+    assert_eq!(validation.message(), Some(generic.as_str()));
+    let err = sim
+        .ivs
+        .get_channel()
+        .arn(missing)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    let GetChannelError::ResourceNotFoundException(not_found) = err else {
+        panic!("expected ResourceNotFoundException, got {err:?}");
+    };
+    assert!(!not_found.meta().message().unwrap_or_default().is_empty());
+    assert_eq!(not_found.exception_message(), not_found.meta().message());
+
+    // SSM (awsJson1.1) models `message` only; its bodies stay as they were.
+    let response = http
+        .post(sim.endpoint())
+        .header("x-amz-target", "AmazonSSM.GetParameter")
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(r#"{"Name": "/missing"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["__type"], "ParameterNotFound");
+    assert!(body.get("exceptionMessage").is_none(), "{body}");
+    assert!(!body["message"].as_str().unwrap_or_default().is_empty());
 }

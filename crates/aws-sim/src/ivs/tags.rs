@@ -44,6 +44,9 @@ pub fn tag(state: &mut State, call: &Call) -> OpResult {
     let new_tags = input::<TagInput>(call)?
         .tags
         .ok_or_else(|| ApiError::validation("tags is required"))?;
+    // Bad input is a 400 before any lookup (even on a missing resource), as in the other
+    // handlers; the merged map is checked again only for the per-resource count.
+    validate::ivs_tags(&new_tags)?;
     let tags = tags_of(&mut state.data, call)?;
     let mut merged = tags.clone();
     merged.extend(new_tags);
@@ -70,6 +73,9 @@ pub fn untag(state: &mut State, call: &Call) -> OpResult {
         return Err(ApiError::validation(
             "Tag keys with the reserved prefix 'aws:' cannot be removed",
         ));
+    }
+    for key in &keys {
+        validate::ivs_tag_key(key)?;
     }
     let tags = tags_of(&mut state.data, call)?;
     tags.retain(|key, _| !keys.contains(key));

@@ -1,30 +1,25 @@
-//! What each subcommand does: serve, dev, migrate, openapi and api-key management.
+//! What each subcommand does: serve, worker, migrate, openapi, api-key and playback-key
+//! management. Dev mode has a module of its own.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-
-use crate::auth::{self, Scope};
 use tokio_util::sync::CancellationToken;
 
-use crate::aws;
-use crate::aws::Aws;
-use crate::cli::{ApiKeyCommand, Command, DevArgs, PlaybackKeyCommand, ServeArgs, WorkerArgs};
+use super::{ApiKeyCommand, Command, PlaybackKeyCommand, ServeArgs, WorkerArgs, dev, wiring};
+use crate::api::{AppState, Application, HttpSettings, shutdown_signal};
+use crate::aws::{self, Aws};
 use crate::db;
+use crate::domain::api_key::{Scope, generate_key};
 use crate::domain::rules;
-use crate::playback_keys::{KeyRing, KeySource, lifecycle, source};
+use crate::playback_keys::{KeyRing, Tokens, lifecycle, source};
 use crate::reconciler;
-use crate::startup::{AppState, Application, HttpSettings, shutdown_signal};
-use crate::tokens::Tokens;
-
-/// Where dev mode keeps its generated signing key (in the simulator's SSM).
-const DEV_SIGNING_KEY_PARAMETER: &str = "/ivs-provisioner/dev/playback-signing-key";
 
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => serve(args, None, None).await,
-        Command::Dev(args) => dev(args).await,
+        Command::Dev(args) => dev::run(args).await,
         Command::Worker(args) => worker(args).await,
         Command::Migrate(database) => {
             let pool = db::connect(&database).await?;
@@ -43,7 +38,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
 
 /// Serves the API; `on_ready` runs once the listener is bound (dev mode prints its guide there).
 /// `aws` overrides the SDK's environment (dev mode's simulator).
-async fn serve(
+pub(super) async fn serve(
     args: ServeArgs,
     aws: Option<Aws>,
     on_ready: Option<Box<dyn FnOnce(std::net::SocketAddr) + Send>>,
@@ -78,7 +73,7 @@ async fn serve(
     let workers = if args.no_reconciler {
         None
     } else {
-        let ctx = reconciler::Ctx::new(pool, aws, reconciler::Settings::from(&args.reconciler));
+        let ctx = reconciler_ctx(&pool, &aws, &args.reconciler);
         Some(tokio::spawn(reconciler::run(ctx, stop.clone())))
     };
     if let Some(on_ready) = on_ready {
@@ -108,15 +103,26 @@ async fn api_aws(args: &ServeArgs) -> anyhow::Result<Aws> {
     }
 }
 
+/// The reconciler's context, wired to the playback-key engine for the managed key.
+fn reconciler_ctx(
+    pool: &sqlx::PgPool,
+    aws: &Aws,
+    args: &reconciler::ReconcilerArgs,
+) -> reconciler::Ctx {
+    let managed_key = wiring::managed_key(pool.clone(), aws.clone());
+    reconciler::Ctx::new(
+        pool.clone(),
+        aws.clone(),
+        reconciler::Settings::from(args),
+        managed_key,
+    )
+}
+
 /// Reconciler workers alone, until SIGTERM/SIGINT.
 async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let pool = db::connect(&args.database).await?;
     let aws = Aws::from_env(&args.reconciler.rates).await?;
-    let ctx = reconciler::Ctx::new(
-        pool.clone(),
-        aws.clone(),
-        reconciler::Settings::from(&args.reconciler),
-    );
+    let ctx = reconciler_ctx(&pool, &aws, &args.reconciler);
     let stop = CancellationToken::new();
     let workers = tokio::spawn(reconciler::run(ctx, stop.clone()));
     tokio::spawn(lifecycle::run(
@@ -133,113 +139,7 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     workers.await.context("reconciler task")
 }
 
-/// Dev mode: a working service on the local Postgres and the embedded AWS simulator in one
-/// command, with a key to try it.
-async fn dev(dev: DevArgs) -> anyhow::Result<()> {
-    let mut args = dev.serve;
-    if dev.unlimited_rates {
-        args.reconciler.rates = aws::RateSettings::unlimited();
-    }
-    let (endpoint, simulator) = match dev.aws_endpoint {
-        Some(endpoint) => (endpoint, None),
-        None => {
-            let mut config = aws_sim::SimConfig::default();
-            config.rates.enabled = !dev.unlimited_rates;
-            let sim = aws_sim::spawn(config)
-                .await
-                .context("starting the embedded AWS simulator")?;
-            (sim.endpoint(), Some(sim))
-        }
-    };
-    tracing::info!(%endpoint, "AWS calls go to the simulator");
-    let aws = Aws::for_local_endpoint(&endpoint, "us-east-1", &args.reconciler.rates).await;
-    if args.tokens.source()? == KeySource::None {
-        // Dev mode signs tokens out of the box: a generated key, kept in the simulator's SSM so
-        // that rotation works as in production.
-        let name = DEV_SIGNING_KEY_PARAMETER.to_owned();
-        if KeySource::Ssm(name.clone())
-            .load_current(&aws)
-            .await
-            .is_err()
-        {
-            source::store_new(&aws, &name, false).await?;
-        }
-        args.tokens.playback_signing_key_ssm_parameter = Some(name);
-    }
-    if db::create_if_missing(&args.database.database_url).await? {
-        tracing::info!(
-            "created the database {}",
-            db::redact(&args.database.database_url)
-        );
-    }
-    let pool = db::connect(&args.database).await?;
-    db::migrate(&pool).await?;
-    if simulator.is_some() {
-        // The embedded simulator starts empty each time: provision every live channel anew.
-        reset_for_fresh_simulator(&pool).await?;
-    }
-    // One dev key at a time: each start replaces the previous one.
-    db::api_keys::revoke(&pool, "dev-admin").await?;
-    let key = create_key(&pool, "dev-admin", &[Scope::Admin], None).await?;
-    drop(pool);
-    let guide = move |addr| print!("{}", dev_guide(addr, &endpoint, &key));
-    let served = serve(args, Some(aws), Some(Box::new(guide))).await;
-    drop(simulator);
-    served
-}
-
-async fn reset_for_fresh_simulator(pool: &sqlx::PgPool) -> anyhow::Result<()> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("delete from recording_configurations")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("delete from playback_keys")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "update channels set outputs = '{}', observed_generation = 0, attempts = 0, next_attempt_at = now(),
-                phase = case when phase = 'deleting' then 'deleting' else 'pending' end
-          where deleted_at is null",
-    )
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-fn dev_guide(addr: std::net::SocketAddr, aws_endpoint: &str, key: &str) -> String {
-    format!(
-        r#"
-ivs-provisioner dev mode is running on http://{addr}
-API reference: http://{addr}/docs      OpenAPI: http://{addr}/openapi.json
-AWS simulator: {aws_endpoint}  (state: curl {aws_endpoint}/_sim/state)
-
-A new admin API key (shown once; each start makes a new one):
-  export IVSP_KEY={key}
-  export IVSP=http://{addr}
-
-Try the whole journey (copy-paste line by line):
-  # 1. declare a private, recorded channel: 202 (the same request again: 200, same channel)
-  ID=$(curl -s -X POST $IVSP/v1/channels -H "Authorization: Bearer $IVSP_KEY" -H 'Content-Type: application/json' -d '{{"tenant":"acme","name":"yoga-101","authorized":true,"recording":{{"s3_bucket_name":"acme-recordings"}}}}' | sed -E 's/^[{{]"id":"([^"]+)".*/\1/'); echo "channel $ID"
-  # 2. wait until the reconciler has made it in IVS (seconds), then read it: outputs, live status
-  until curl -s $IVSP/v1/channels/$ID -H "Authorization: Bearer $IVSP_KEY" | grep -q '"phase":"ready"'; do sleep 1; done
-  curl -s $IVSP/v1/channels/$ID -H "Authorization: Bearer $IVSP_KEY"; echo
-  # 3. mint a playback token for a member (playback_url already carries ?token=)
-  curl -s -X POST $IVSP/v1/channels/$ID/playback-tokens -H "Authorization: Bearer $IVSP_KEY" -H 'Content-Type: application/json' -d '{{"viewer_id":"member-42","ttl_seconds":300}}'; echo
-  # 4. read the stream key for the broadcaster (also in SSM: /live/acme/yoga-101/stream-key)
-  curl -s $IVSP/v1/channels/$ID/stream-key -H "Authorization: Bearer $IVSP_KEY"; echo
-  # 5. change it (JSON merge patch) and read its audit trail
-  curl -s -X PATCH $IVSP/v1/channels/$ID -H "Authorization: Bearer $IVSP_KEY" -H 'Content-Type: application/merge-patch+json' -d '{{"latency_mode":"NORMAL"}}'; echo
-  curl -s $IVSP/v1/channels/$ID/events -H "Authorization: Bearer $IVSP_KEY"; echo
-  # 6. delete it (202; the reconciler removes it from IVS and SSM)
-  curl -s -X DELETE $IVSP/v1/channels/$ID -H "Authorization: Bearer $IVSP_KEY"; echo
-
-Press Ctrl-C to stop.
-"#
-    )
-}
-
-async fn create_key(
+pub(super) async fn create_key(
     pool: &sqlx::PgPool,
     name: &str,
     scopes: &[Scope],
@@ -251,7 +151,7 @@ async fn create_key(
     if let Some(Err(message)) = tenant.map(|t| rules::identifier(t, "tenant", 64)) {
         bail!("{message}");
     }
-    let key = auth::generate_key();
+    let key = generate_key();
     let scopes: Vec<String> = scopes.iter().map(|s| s.as_str().to_owned()).collect();
     let new = db::api_keys::NewApiKey {
         name,
@@ -344,8 +244,8 @@ async fn playback_key(command: PlaybackKeyCommand) -> anyhow::Result<()> {
                 println!(
                     "{:<18} {:<8} {:<10} {:<26} {}",
                     &key.fingerprint[..16],
-                    key.source,
-                    key.state,
+                    key.source.as_str(),
+                    key.state.as_str(),
                     key.created_at.to_rfc3339(),
                     key.delete_after
                         .map(|t| t.to_rfc3339())

@@ -12,26 +12,7 @@ use uuid::Uuid;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// One bad field of a request: where it is (a JSON pointer into the body) and what to do about it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct FieldError {
-    /// JSON pointer to the offending field, e.g. `/recording/s3_bucket_name`.
-    #[schema(example = "/name")]
-    pub field: String,
-    #[schema(
-        example = "name must be 1-128 characters and contain only letters, numbers, hyphens, and underscores"
-    )]
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use crate::domain::FieldError;
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,108 +1,16 @@
-//! API keys: how they are made, stored (hashed) and checked, their scopes, and the [`Caller`]
-//! extractor that every protected handler takes.
+//! Who is calling: the [`Caller`] extractor every protected handler takes (one indexed read of
+//! the hashed bearer key per request), and [`MintCaller`], its cached form for the token hot path.
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
-use base64::Engine;
-use rand::RngCore;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
 
+use super::error::ApiError;
+use super::state::AppState;
 use crate::db;
-use crate::error::ApiError;
-use crate::startup::AppState;
-
-/// Every key starts with this, so a leaked key is easy to recognise (and to scan for).
-pub const KEY_PREFIX: &str = "ivsp_";
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, clap::ValueEnum,
-)]
-pub enum Scope {
-    #[serde(rename = "channels:read")]
-    #[value(name = "channels:read")]
-    ChannelsRead,
-    #[serde(rename = "channels:write")]
-    #[value(name = "channels:write")]
-    ChannelsWrite,
-    #[serde(rename = "tokens:mint")]
-    #[value(name = "tokens:mint")]
-    TokensMint,
-    #[serde(rename = "stream-keys:read")]
-    #[value(name = "stream-keys:read")]
-    StreamKeysRead,
-    /// Everything, including operator endpoints.
-    #[serde(rename = "admin")]
-    #[value(name = "admin")]
-    Admin,
-}
-
-impl Scope {
-    pub const ALL: [Scope; 5] = [
-        Scope::ChannelsRead,
-        Scope::ChannelsWrite,
-        Scope::TokensMint,
-        Scope::StreamKeysRead,
-        Scope::Admin,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::ChannelsRead => "channels:read",
-            Scope::ChannelsWrite => "channels:write",
-            Scope::TokensMint => "tokens:mint",
-            Scope::StreamKeysRead => "stream-keys:read",
-            Scope::Admin => "admin",
-        }
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Scope {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Scope::ALL
-            .into_iter()
-            .find(|scope| scope.as_str() == s)
-            .ok_or_else(|| format!("unknown scope '{s}'"))
-    }
-}
-
-/// A freshly generated key: the secret (shown once) and what is stored about it.
-pub struct NewKey {
-    pub secret: String,
-    pub hash: [u8; 32],
-    pub prefix: String,
-}
-
-/// 32 random bytes (256 bits), base64url without padding, behind [`KEY_PREFIX`].
-pub fn generate_key() -> NewKey {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let secret = format!(
-        "{KEY_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    );
-    NewKey {
-        hash: hash_key(&secret),
-        prefix: secret[..KEY_PREFIX.len() + 6].to_owned(),
-        secret,
-    }
-}
-
-pub fn hash_key(secret: &str) -> [u8; 32] {
-    Sha256::digest(secret.as_bytes()).into()
-}
+pub use crate::domain::api_key::Scope;
+use crate::domain::api_key::{KEY_PREFIX, hash_key};
 
 /// Who is calling: the API key that authenticated the request.
 #[derive(Debug, Clone)]
@@ -197,17 +105,6 @@ async fn lookup(state: &AppState, hash: &[u8; 32]) -> Result<Caller, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_are_long_random_and_hashed() {
-        let a = generate_key();
-        let b = generate_key();
-        assert_ne!(a.secret, b.secret);
-        assert!(a.secret.starts_with(KEY_PREFIX));
-        assert_eq!(a.secret.len(), KEY_PREFIX.len() + 43);
-        assert_eq!(a.hash, hash_key(&a.secret));
-        assert!(a.secret.starts_with(&a.prefix));
-    }
 
     #[test]
     fn admin_implies_every_scope_and_tenants_are_isolated() {

@@ -1,15 +1,18 @@
 //! The reconciler's queries on `channels`: claiming rows with a lease in one short statement,
-//! and every later write fenced on the lease token, so a worker that lost its lease changes nothing.
+//! and every later write fenced on the lease token, so a worker that lost its lease changes
+//! nothing. These statements are the heart of the reconciler's concurrency; they live here with
+//! the rest of the SQL so that the indexes and the statements shaped for them are read together.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
 use crate::domain::channel::ChannelSpec;
+use crate::domain::{ChannelOutputs, LastError, Phase};
 
 /// A channel row a worker holds the lease on.
 #[derive(Debug, Clone, FromRow)]
@@ -19,8 +22,8 @@ pub struct Claimed {
     pub name: String,
     pub spec: Json<ChannelSpec>,
     pub generation: i64,
-    pub phase: String,
-    pub outputs: Json<Value>,
+    pub phase: Phase,
+    pub outputs: Json<ChannelOutputs>,
     pub delete_after: Option<DateTime<Utc>>,
     pub delete_force: bool,
     pub attempts: i32,
@@ -29,10 +32,41 @@ pub struct Claimed {
     pub stream_key_rotation_requested_at: Option<DateTime<Utc>>,
 }
 
-/// The row's lease was taken over by another worker: drop this attempt's result.
+/// Why a fenced write did not happen.
 #[derive(Debug, thiserror::Error)]
-#[error("lost the lease on channel {0}")]
-pub struct LeaseLost(pub Uuid);
+pub enum FenceError {
+    /// The row's lease was taken over by another worker: drop this attempt's result.
+    #[error("lost the lease on channel {0}")]
+    LeaseLost(Uuid),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+type Fenced = Result<(), FenceError>;
+
+/// The claim statement. The phase list is written out as literals (from the domain's list) so
+/// the planner can match the partial index `channels_claimable`.
+static CLAIM: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "update channels c
+            set lease_owner = $1,
+                lease_token = gen_random_uuid(),
+                lease_expires_at = now() + make_interval(secs => $2),
+                phase = case when c.phase = $4 then $5 else c.phase end
+          where c.id in (
+                select id from channels
+                 where next_attempt_at <= now()
+                   and (lease_expires_at is null or lease_expires_at < now())
+                   and (phase in ({claimable})
+                        or (delete_after <= now() and phase <> $6))
+                 order by next_attempt_at
+                 limit $3
+                   for update skip locked)
+      returning c.id, c.tenant, c.name, c.spec, c.generation, c.phase, c.outputs, c.delete_after,
+                c.delete_force, c.attempts, c.lease_token, c.stream_key_rotation_requested_at",
+        claimable = Phase::sql_list(&Phase::CLAIMABLE)
+    )
+});
 
 /// Claims up to `limit` rows that need work, in one statement committed before any AWS call.
 pub async fn claim(
@@ -41,40 +75,26 @@ pub async fn claim(
     lease: Duration,
     limit: i64,
 ) -> sqlx::Result<Vec<Claimed>> {
-    sqlx::query_as(
-        "update channels c
-            set lease_owner = $1,
-                lease_token = gen_random_uuid(),
-                lease_expires_at = now() + make_interval(secs => $2),
-                phase = case when c.phase = 'pending' then 'provisioning' else c.phase end
-          where c.id in (
-                select id from channels
-                 where next_attempt_at <= now()
-                   and (lease_expires_at is null or lease_expires_at < now())
-                   and (phase in ('pending', 'provisioning', 'updating', 'deleting', 'failed')
-                        or (delete_after <= now() and phase <> 'deleted'))
-                 order by next_attempt_at
-                 limit $3
-                   for update skip locked)
-      returning c.id, c.tenant, c.name, c.spec, c.generation, c.phase, c.outputs, c.delete_after,
-                c.delete_force, c.attempts, c.lease_token, c.stream_key_rotation_requested_at",
-    )
-    .bind(worker)
-    .bind(lease.as_secs_f64())
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    sqlx::query_as(&CLAIM)
+        .bind(worker)
+        .bind(lease.as_secs_f64())
+        .bind(limit)
+        .bind(Phase::Pending)
+        .bind(Phase::Provisioning)
+        .bind(Phase::Deleted)
+        .fetch_all(pool)
+        .await
 }
 
-fn fenced(result: sqlx::postgres::PgQueryResult, id: Uuid) -> anyhow::Result<()> {
+fn fenced(result: sqlx::postgres::PgQueryResult, id: Uuid) -> Fenced {
     if result.rows_affected() == 0 {
-        Err(LeaseLost(id).into())
+        Err(FenceError::LeaseLost(id))
     } else {
         Ok(())
     }
 }
 
-pub async fn extend_lease(pool: &PgPool, row: &Claimed, lease: Duration) -> anyhow::Result<()> {
+pub async fn extend_lease(pool: &PgPool, row: &Claimed, lease: Duration) -> Fenced {
     let result = sqlx::query(
         "update channels set lease_expires_at = now() + make_interval(secs => $3) where id = $1 and lease_token = $2",
     )
@@ -87,7 +107,7 @@ pub async fn extend_lease(pool: &PgPool, row: &Claimed, lease: Duration) -> anyh
 }
 
 /// Saves outputs the moment they are known (above all the channel ARN right after CreateChannel).
-pub async fn save_outputs(pool: &PgPool, row: &Claimed, outputs: &Value) -> anyhow::Result<()> {
+pub async fn save_outputs(pool: &PgPool, row: &Claimed, outputs: &ChannelOutputs) -> Fenced {
     let result = sqlx::query("update channels set outputs = $3 where id = $1 and lease_token = $2")
         .bind(row.id)
         .bind(row.lease_token)
@@ -97,7 +117,7 @@ pub async fn save_outputs(pool: &PgPool, row: &Claimed, outputs: &Value) -> anyh
     fenced(result, row.id)
 }
 
-pub async fn set_phase(pool: &PgPool, row: &Claimed, phase: &str) -> anyhow::Result<()> {
+pub async fn set_phase(pool: &PgPool, row: &Claimed, phase: Phase) -> Fenced {
     let result = sqlx::query("update channels set phase = $3 where id = $1 and lease_token = $2")
         .bind(row.id)
         .bind(row.lease_token)
@@ -109,11 +129,11 @@ pub async fn set_phase(pool: &PgPool, row: &Claimed, phase: &str) -> anyhow::Res
 
 /// The claimed generation is now true in AWS. A change (or a stream-key rotation request) that
 /// arrived meanwhile keeps the row `updating`, so it is picked up again.
-pub async fn finish_ready(pool: &PgPool, row: &Claimed, outputs: &Value) -> anyhow::Result<()> {
+pub async fn finish_ready(pool: &PgPool, row: &Claimed, outputs: &ChannelOutputs) -> Fenced {
     let result = sqlx::query(
         "update channels
             set phase = case when generation = $3 and stream_key_rotation_requested_at is null
-                              then 'ready' else 'updating' end,
+                              then $5 else $6 end,
                 observed_generation = greatest(observed_generation, $3),
                 outputs = $4, last_error = null, attempts = 0, next_attempt_at = now(),
                 lease_owner = null, lease_token = null, lease_expires_at = null
@@ -123,6 +143,8 @@ pub async fn finish_ready(pool: &PgPool, row: &Claimed, outputs: &Value) -> anyh
     .bind(row.lease_token)
     .bind(row.generation)
     .bind(Json(outputs))
+    .bind(Phase::Ready)
+    .bind(Phase::Updating)
     .execute(pool)
     .await?;
     fenced(result, row.id)
@@ -133,7 +155,7 @@ pub async fn finish_stream_key_rotation(
     pool: &PgPool,
     row: &Claimed,
     requested_at: DateTime<Utc>,
-) -> anyhow::Result<()> {
+) -> Fenced {
     let result = sqlx::query(
         "update channels set stream_key_rotation_requested_at = null
           where id = $1 and lease_token = $2 and stream_key_rotation_requested_at = $3",
@@ -150,7 +172,7 @@ pub async fn finish_stream_key_rotation(
     Ok(())
 }
 
-async fn lease_held(pool: &PgPool, row: &Claimed) -> anyhow::Result<()> {
+async fn lease_held(pool: &PgPool, row: &Claimed) -> Fenced {
     let held: bool = sqlx::query_scalar(
         "select exists (select 1 from channels where id = $1 and lease_token = $2)",
     )
@@ -161,19 +183,20 @@ async fn lease_held(pool: &PgPool, row: &Claimed) -> anyhow::Result<()> {
     if held {
         Ok(())
     } else {
-        Err(LeaseLost(row.id).into())
+        Err(FenceError::LeaseLost(row.id))
     }
 }
 
-pub async fn finish_deleted(pool: &PgPool, row: &Claimed) -> anyhow::Result<()> {
+pub async fn finish_deleted(pool: &PgPool, row: &Claimed) -> Fenced {
     let result = sqlx::query(
         "update channels
-            set phase = 'deleted', deleted_at = now(), last_error = null, attempts = 0,
+            set phase = $3, deleted_at = now(), last_error = null, attempts = 0,
                 lease_owner = null, lease_token = null, lease_expires_at = null
           where id = $1 and lease_token = $2",
     )
     .bind(row.id)
     .bind(row.lease_token)
+    .bind(Phase::Deleted)
     .execute(pool)
     .await?;
     fenced(result, row.id)
@@ -183,11 +206,11 @@ pub async fn finish_deleted(pool: &PgPool, row: &Claimed) -> anyhow::Result<()> 
 pub async fn release(
     pool: &PgPool,
     row: &Claimed,
-    phase: Option<&str>,
-    last_error: Option<&Value>,
+    phase: Option<Phase>,
+    last_error: Option<&LastError>,
     count_attempt: bool,
     next_attempt_at: DateTime<Utc>,
-) -> anyhow::Result<()> {
+) -> Fenced {
     let result = sqlx::query(
         "update channels
             set phase = coalesce($3, phase),
@@ -206,4 +229,18 @@ pub async fn release(
     .execute(pool)
     .await?;
     fenced(result, row.id)
+}
+
+static NEXT_DUE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "select extract(epoch from min(next_attempt_at) - now())::float8 from channels
+          where phase in ({}) and lease_token is null",
+        Phase::sql_list(&Phase::NEEDS_WORK)
+    )
+});
+
+/// How long until the earliest deferred or backed-off row falls due (none: `None`).
+pub async fn until_next_due(pool: &PgPool) -> sqlx::Result<Option<Duration>> {
+    let seconds: Option<f64> = sqlx::query_scalar(&NEXT_DUE).fetch_one(pool).await?;
+    Ok(seconds.map(|s| Duration::from_secs_f64(s.max(0.01))))
 }

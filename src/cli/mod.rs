@@ -3,13 +3,17 @@
 
 use std::net::SocketAddr;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
-use crate::auth::Scope;
+use crate::db::DatabaseArgs;
+use crate::domain::api_key::Scope;
+use crate::playback_keys::TokenArgs;
 use crate::reconciler::ReconcilerArgs;
-use crate::tokens::TokenArgs;
+pub use crate::telemetry::{LogArgs, LogFormat};
 
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/ivs_provisioner";
+pub mod commands;
+mod dev;
+pub mod wiring;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,42 +47,6 @@ pub enum Command {
     /// Create, list and rotate the managed playback signing key.
     #[command(subcommand)]
     PlaybackKey(PlaybackKeyCommand),
-}
-
-#[derive(Debug, Args, Clone)]
-pub struct LogArgs {
-    /// Log format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
-    pub log_format: LogFormat,
-    /// Log filter in tracing's EnvFilter syntax.
-    #[arg(
-        long,
-        env = "RUST_LOG",
-        default_value = "info,sqlx=warn",
-        global = true
-    )]
-    pub log_filter: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-#[derive(Debug, Args, Clone)]
-pub struct DatabaseArgs {
-    /// Postgres connection URL.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
-    pub database_url: String,
-    /// Most connections the pool opens.
-    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16)]
-    pub db_max_connections: u32,
-    /// Seconds to wait for a free connection before failing a request with 503.
-    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 5)]
-    pub db_acquire_timeout_secs: u64,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -182,4 +150,14 @@ pub enum PlaybackKeyCommand {
         #[command(flatten)]
         tokens: TokenArgs,
     },
+}
+
+impl From<&ServeArgs> for crate::api::HttpSettings {
+    fn from(args: &ServeArgs) -> Self {
+        crate::api::HttpSettings {
+            request_timeout: std::time::Duration::from_secs(args.request_timeout_secs),
+            max_body_bytes: args.max_body_bytes,
+            shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace_secs),
+        }
+    }
 }

@@ -1,8 +1,7 @@
-//! Building and running the HTTP server: shared state, middleware, the listener, and graceful
-//! shutdown. `Application::build` binds first and exposes the port, so tests can use port 0.
+//! Building and running the HTTP server: middleware, the listener, and graceful shutdown.
+//! `Application::build` binds first and exposes the port, so tests can use port 0.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,7 +10,6 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware::{Next, from_fn, map_response};
 use axum::response::{IntoResponse, Response};
-use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -20,92 +18,22 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::api;
-use crate::aws::Aws;
-use crate::cache::{self, HotCache};
-use crate::cli::ServeArgs;
-use crate::error::{ApiError, problem_for_bare_errors};
-use crate::playback_keys::lifecycle;
-use crate::tokens::Tokens;
-use tokio_util::sync::CancellationToken;
+use super::error::{ApiError, problem_for_bare_errors};
+use super::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// What every handler can reach. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: PgPool,
-    pub settings: Arc<HttpSettings>,
-    /// For the few endpoints that call AWS (stream keys, revocations, key rotation).
-    pub aws: Aws,
-    pub tokens: Arc<Tokens>,
-    pub cache: Arc<HotCache>,
-    /// Live stream status, cached for a few seconds.
-    pub live: Arc<crate::live::LiveStatus>,
-}
-
-impl AppState {
-    /// The state, with its background tasks: the cache listener and the signing-key refresher
-    /// (which also maintains the managed keys in IVS when `maintain_keys` gives the max TTL).
-    pub fn new(
-        pool: PgPool,
-        settings: HttpSettings,
-        aws: Aws,
-        tokens: Arc<Tokens>,
-        maintain_keys: Option<Duration>,
-        key_check: Duration,
-    ) -> Self {
-        let cache = Arc::new(HotCache::default());
-        tokio::spawn(cache::listen(pool.clone(), cache.clone()));
-        tokio::spawn(lifecycle::run(
-            pool.clone(),
-            aws.clone(),
-            Some(tokens.ring.clone()),
-            cache.playback_keys_changed.clone(),
-            maintain_keys,
-            key_check,
-            CancellationToken::new(),
-        ));
-        AppState {
-            pool,
-            settings: Arc::new(settings),
-            aws,
-            tokens,
-            cache,
-            live: Arc::default(),
-        }
-    }
-}
-
-/// The HTTP settings taken from the command line.
-#[derive(Debug, Clone)]
-pub struct HttpSettings {
-    pub request_timeout: Duration,
-    pub max_body_bytes: usize,
-    pub shutdown_grace: Duration,
-}
-
-impl From<&ServeArgs> for HttpSettings {
-    fn from(args: &ServeArgs) -> Self {
-        HttpSettings {
-            request_timeout: Duration::from_secs(args.request_timeout_secs),
-            max_body_bytes: args.max_body_bytes,
-            shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
-        }
-    }
-}
-
 /// The whole HTTP application with its middleware.
 pub fn app(state: AppState) -> Router {
-    let (api, doc) = api::routes();
+    let (api, doc) = super::routes();
     let settings = state.settings.clone();
     crate::metrics::install();
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         // Prometheus text; unauthenticated like /healthz (no secrets, and scrapers send no key).
-        .route("/metrics", axum::routing::get(crate::metrics::render))
+        .route("/metrics", axum::routing::get(super::metrics::render))
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(from_fn(crate::metrics::track_http))
+        .layer(from_fn(super::metrics::track_http))
         .with_state(state)
         .layer(from_fn(run_to_completion))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))

@@ -4,64 +4,62 @@
 //! listener clears the affected entries, and while the listener is not connected the caches are
 //! bypassed altogether. An epoch guards against a read that raced with an invalidation putting a
 //! stale entry back. A change is therefore seen within the notification's latency
-//! (milliseconds); a short TTL bounds any remaining gap.
+//! (milliseconds); a short TTL bounds any remaining gap. Both maps are bounded (moka, which
+//! evicts the least useful entries first), so a flood of distinct keys or channels cannot grow
+//! memory.
 
-use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::auth::Caller;
+use super::auth::Caller;
 
 pub const CHANNEL: &str = "ivsp_cache";
 const TTL: Duration = Duration::from_secs(60);
-/// Beyond this many entries a map is simply emptied: entries are cheap to reload.
-const MAX_ENTRIES: usize = 50_000;
+/// The most entries a map keeps; entries are cheap to reload.
+const MAX_ENTRIES: u64 = 50_000;
 
 /// What minting needs to know about a channel.
 #[derive(Debug, Clone)]
 pub struct MintTarget {
     pub tenant: String,
-    pub phase: crate::api::channels::Phase,
+    pub phase: crate::domain::Phase,
     pub authorized: bool,
     pub caller_key: bool,
     pub channel_arn: Option<String>,
     pub playback_url: Option<String>,
 }
 
-struct Map<K, V> {
-    entries: Mutex<HashMap<K, (Instant, Arc<V>)>>,
-}
+struct Map<K, V>(moka::sync::Cache<K, Arc<V>>);
 
-impl<K: Eq + Hash, V> Map<K, V> {
+impl<K: Eq + Hash + Send + Sync + 'static, V: Send + Sync + 'static> Map<K, V> {
     fn new() -> Self {
-        Map {
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, (Instant, Arc<V>)>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+        Map(moka::sync::Cache::builder()
+            .max_capacity(MAX_ENTRIES)
+            .time_to_live(TTL)
+            .build())
     }
 
     fn get(&self, key: &K) -> Option<Arc<V>> {
-        let entries = self.lock();
-        let (at, value) = entries.get(key)?;
-        (at.elapsed() < TTL).then(|| value.clone())
+        self.0.get(key)
     }
 
     fn put(&self, key: K, value: Arc<V>) {
-        let mut entries = self.lock();
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
-        }
-        entries.insert(key, (Instant::now(), value));
+        self.0.insert(key, value);
+    }
+
+    fn remove(&self, key: &K) {
+        self.0.invalidate(key);
+    }
+
+    fn clear(&self) {
+        self.0.invalidate_all();
     }
 }
 
@@ -130,8 +128,8 @@ impl HotCache {
 
     fn clear(&self) {
         self.bump();
-        self.api_keys.lock().clear();
-        self.channels.lock().clear();
+        self.api_keys.clear();
+        self.channels.clear();
     }
 
     /// Applies one notification payload: `api_keys`, `channel:<id>` or `playback_keys`.
@@ -139,12 +137,10 @@ impl HotCache {
         self.bump();
         match payload.split_once(':') {
             Some(("channel", id)) => match id.parse::<Uuid>() {
-                Ok(id) => {
-                    self.channels.lock().remove(&id);
-                }
+                Ok(id) => self.channels.remove(&id),
                 Err(_) => self.clear(),
             },
-            _ if payload == "api_keys" => self.api_keys.lock().clear(),
+            _ if payload == "api_keys" => self.api_keys.clear(),
             _ if payload == "playback_keys" => self.playback_keys_changed.notify_one(),
             _ => self.clear(),
         }
@@ -230,7 +226,7 @@ mod tests {
         let id = Uuid::new_v4();
         let target = MintTarget {
             tenant: "t".into(),
-            phase: crate::api::channels::Phase::Ready,
+            phase: crate::domain::Phase::Ready,
             authorized: true,
             caller_key: false,
             channel_arn: None,

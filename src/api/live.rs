@@ -2,7 +2,6 @@
 //! the client-side rate limits, so operators polling a dashboard never cause throttling. IVS
 //! answers ChannelNotBroadcasting for an offline channel: that is `offline`, not an error.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -10,14 +9,16 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::aws::errors::from_sdk;
-use crate::aws::limits::CallClass;
-use crate::aws::{Aws, AwsError};
+use crate::aws::{Aws, AwsError, AwsErrorKind};
 
 /// How long a status is reused, and how long a read waits for the GetStream budget before it
 /// answers with what it has.
 const TTL: Duration = Duration::from_secs(5);
 const BUDGET_WAIT: Duration = Duration::from_secs(1);
+/// A stale status is still better than none while the budget is busy; older ones are evicted,
+/// and so are the least used beyond this many channels.
+const KEEP_STALE: Duration = Duration::from_secs(300);
+const MAX_CHANNELS: u64 = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -54,10 +55,21 @@ pub struct LiveStream {
     pub start_time: Option<DateTime<Utc>>,
 }
 
-#[derive(Default)]
 pub struct LiveStatus {
-    streams: Mutex<HashMap<String, (Instant, StreamStatus)>>,
+    streams: moka::sync::Cache<String, (Instant, StreamStatus)>,
     listing: Mutex<Option<Listing>>,
+}
+
+impl Default for LiveStatus {
+    fn default() -> Self {
+        LiveStatus {
+            streams: moka::sync::Cache::builder()
+                .max_capacity(MAX_CHANNELS)
+                .time_to_live(KEEP_STALE)
+                .build(),
+            listing: Mutex::new(None),
+        }
+    }
 }
 
 /// The last ListStreams answer.
@@ -67,60 +79,42 @@ struct Listing {
     streams: Vec<LiveStream>,
 }
 
-fn to_chrono(time: Option<&aws_sdk_ivs::primitives::DateTime>) -> Option<DateTime<Utc>> {
+fn to_chrono(time: Option<&crate::aws::AwsTime>) -> Option<DateTime<Utc>> {
     time.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
 }
 
 impl LiveStatus {
     /// The channel's status, from the cache when it is fresh.
     pub async fn stream(&self, aws: &Aws, channel_arn: &str) -> StreamStatus {
-        let stale = {
-            let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-            match streams.get(channel_arn) {
-                Some((at, status)) if at.elapsed() < TTL => return status.clone(),
-                other => other.map(|(_, status)| status.clone()),
-            }
-        };
-        if tokio::time::timeout(
-            BUDGET_WAIT,
-            aws.limits.wait("GetStream", CallClass::IvsStream),
-        )
-        .await
-        .is_err()
+        let cached = self.streams.get(channel_arn);
+        if let Some((at, status)) = &cached
+            && at.elapsed() < TTL
         {
-            return stale.unwrap_or_else(|| {
-                unknown("the GetStream rate budget is in use; retry shortly".into())
-            });
+            return status.clone();
         }
-        let status = match aws.ivs.get_stream().channel_arn(channel_arn).send().await {
-            Ok(out) => match out.stream {
-                Some(s) => StreamStatus {
-                    state: if s.state().is_some_and(|st| st.as_str() == "LIVE") {
-                        StreamState::Live
-                    } else {
-                        StreamState::Offline
-                    },
-                    health: s.health().map(|h| h.as_str().to_owned()),
-                    viewer_count: Some(s.viewer_count()),
-                    start_time: to_chrono(s.start_time()),
-                    stream_id: s.stream_id().map(str::to_owned),
-                    checked_at: Utc::now(),
-                    error: None,
-                },
-                None => offline(),
-            },
-            Err(e) => {
-                let error = from_sdk("GetStream", e);
-                if error.is_code("ChannelNotBroadcasting") {
-                    offline()
+        let status = match aws.get_stream(channel_arn, BUDGET_WAIT).await {
+            Ok(Some(s)) => StreamStatus {
+                state: if s.state().is_some_and(|st| st.as_str() == "LIVE") {
+                    StreamState::Live
                 } else {
-                    unknown(error.to_string())
-                }
+                    StreamState::Offline
+                },
+                health: s.health().map(|h| h.as_str().to_owned()),
+                viewer_count: Some(s.viewer_count()),
+                start_time: to_chrono(s.start_time()),
+                stream_id: s.stream_id().map(str::to_owned),
+                checked_at: Utc::now(),
+                error: None,
+            },
+            Ok(None) => offline(),
+            Err(e) if e.kind == AwsErrorKind::BudgetExhausted => {
+                return cached.map(|(_, status)| status).unwrap_or_else(|| {
+                    unknown("the GetStream rate budget is in use; retry shortly".into())
+                });
             }
+            Err(e) => unknown(e.to_string()),
         };
         self.streams
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .insert(channel_arn.to_owned(), (Instant::now(), status.clone()));
         status
     }
@@ -139,30 +133,18 @@ impl LiveStatus {
         {
             return Ok((l.checked_at, l.streams.clone()));
         }
-        let mut streams = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            aws.limits.wait("ListStreams", CallClass::IvsStream).await;
-            let page = aws
-                .ivs
-                .list_streams()
-                .max_results(100)
-                .set_next_token(next)
-                .send()
-                .await
-                .map_err(|e| from_sdk("ListStreams", e))?;
-            streams.extend(page.streams().iter().map(|s| LiveStream {
+        let streams: Vec<LiveStream> = aws
+            .list_streams()
+            .await?
+            .iter()
+            .map(|s| LiveStream {
                 channel_arn: s.channel_arn().unwrap_or_default().to_owned(),
                 stream_id: s.stream_id().map(str::to_owned),
                 health: s.health().map(|h| h.as_str().to_owned()),
                 viewer_count: s.viewer_count(),
                 start_time: to_chrono(s.start_time()),
-            }));
-            match page.next_token() {
-                Some(token) if !token.is_empty() => next = Some(token.to_owned()),
-                _ => break,
-            }
-        }
+            })
+            .collect();
         let checked = Utc::now();
         *self.listing.lock().unwrap_or_else(|e| e.into_inner()) = Some(Listing {
             fetched: Instant::now(),

@@ -1,0 +1,113 @@
+//! Cursor pagination for every list endpoint: the page-size rule, opaque cursors over a keyset
+//! position (a UUIDv7 or a sequence number), and cutting a page from one extra row.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use super::error::{ApiError, ApiResult, FieldError};
+
+pub const DEFAULT_LIMIT: i64 = 20;
+pub const MAX_LIMIT: i64 = 100;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Page size, 1-100, default 20.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The page size asked for, or 422.
+pub fn page_limit(limit: Option<i64>) -> ApiResult<i64> {
+    match limit.unwrap_or(DEFAULT_LIMIT) {
+        l @ 1..=MAX_LIMIT => Ok(l),
+        _ => Err(ApiError::Validation(vec![FieldError::new(
+            "limit",
+            format!("limit must be between 1 and {MAX_LIMIT}"),
+        )])),
+    }
+}
+
+/// A keyset position that travels as an opaque cursor.
+pub trait Cursor: Sized {
+    fn to_bytes(&self) -> Vec<u8>;
+    fn from_bytes(bytes: &[u8]) -> Option<Self>;
+}
+
+impl Cursor for Uuid {
+    fn to_bytes(&self) -> Vec<u8> {
+        self.as_bytes().to_vec()
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        Uuid::from_slice(bytes).ok()
+    }
+}
+
+impl Cursor for i64 {
+    fn to_bytes(&self) -> Vec<u8> {
+        self.to_be_bytes().to_vec()
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        <[u8; 8]>::try_from(bytes).ok().map(i64::from_be_bytes)
+    }
+}
+
+/// The position a `cursor` parameter names, or 400 for one this API did not hand out.
+pub fn decode<C: Cursor>(cursor: Option<&str>) -> ApiResult<Option<C>> {
+    let Some(cursor) = cursor else {
+        return Ok(None);
+    };
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| C::from_bytes(&bytes))
+        .map(Some)
+        .ok_or_else(|| ApiError::BadRequest {
+            detail: "cursor is not one this API returned".into(),
+            errors: vec![],
+        })
+}
+
+/// Cuts a page from rows fetched with `limit + 1`; returns the page and the next cursor (none on
+/// the last page).
+pub fn cut<T, C: Cursor>(
+    mut rows: Vec<T>,
+    limit: i64,
+    position: impl Fn(&T) -> C,
+) -> (Vec<T>, Option<String>) {
+    if rows.len() as i64 <= limit {
+        return (rows, None);
+    }
+    rows.truncate(limit as usize);
+    let next = rows
+        .last()
+        .map(|row| URL_SAFE_NO_PAD.encode(position(row).to_bytes()));
+    (rows, next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_pages_are_cut() {
+        let (page, next) = cut(vec![1i64, 2, 3], 2, |n| *n);
+        assert_eq!(page, [1, 2]);
+        assert_eq!(decode::<i64>(next.as_deref()).unwrap(), Some(2));
+        let (page, next) = cut(vec![1i64, 2], 2, |n| *n);
+        assert_eq!((page.len(), next), (2, None));
+        let id = Uuid::now_v7();
+        let (_, next) = cut(vec![id, Uuid::now_v7()], 1, |u| *u);
+        assert_eq!(decode::<Uuid>(next.as_deref()).unwrap(), Some(id));
+        assert!(decode::<Uuid>(Some("not a cursor")).is_err());
+        assert!(page_limit(Some(0)).is_err() && page_limit(None).unwrap() == DEFAULT_LIMIT);
+    }
+}

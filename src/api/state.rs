@@ -1,0 +1,77 @@
+//! The state every handler can reach, and the HTTP settings it carries.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use super::cache::{self, HotCache};
+use super::live::LiveStatus;
+use crate::aws::Aws;
+use crate::playback_keys::{Tokens, lifecycle};
+
+/// What every handler can reach: one `Arc`, so the clone each extractor makes is a single
+/// reference-count increment (it is on the token hot path).
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub pool: PgPool,
+    pub settings: HttpSettings,
+    /// For the few endpoints that call AWS (stream keys, revocations, key rotation).
+    pub aws: Aws,
+    pub tokens: Arc<Tokens>,
+    pub cache: Arc<HotCache>,
+    /// Live stream status, cached for a few seconds.
+    pub live: LiveStatus,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// The state, with its background tasks: the cache listener and the signing-key refresher
+    /// (which also maintains the managed keys in IVS when `maintain_keys` gives the max TTL).
+    pub fn new(
+        pool: PgPool,
+        settings: HttpSettings,
+        aws: Aws,
+        tokens: Arc<Tokens>,
+        maintain_keys: Option<Duration>,
+        key_check: Duration,
+    ) -> Self {
+        let cache = Arc::new(HotCache::default());
+        tokio::spawn(cache::listen(pool.clone(), cache.clone()));
+        tokio::spawn(lifecycle::run(
+            pool.clone(),
+            aws.clone(),
+            Some(tokens.ring.clone()),
+            cache.playback_keys_changed.clone(),
+            maintain_keys,
+            key_check,
+            CancellationToken::new(),
+        ));
+        AppState(Arc::new(Shared {
+            pool,
+            settings,
+            aws,
+            tokens,
+            cache,
+            live: LiveStatus::default(),
+        }))
+    }
+}
+
+/// The HTTP settings taken from the command line.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+}

@@ -1,0 +1,108 @@
+//! Dev mode: a working service on the local Postgres and the embedded AWS simulator in one
+//! command, with a fresh admin key and a printed journey to try.
+
+use anyhow::Context;
+
+use super::DevArgs;
+use super::commands::{create_key, serve};
+use crate::aws::{self, Aws};
+use crate::db;
+use crate::domain::api_key::Scope;
+use crate::playback_keys::{KeySource, source};
+
+/// Where dev mode keeps its generated signing key (in the simulator's SSM).
+const DEV_SIGNING_KEY_PARAMETER: &str = "/ivs-provisioner/dev/playback-signing-key";
+
+/// Dev mode: a working service on the local Postgres and the embedded AWS simulator in one
+/// command, with a key to try it.
+pub async fn run(dev: DevArgs) -> anyhow::Result<()> {
+    let mut args = dev.serve;
+    if dev.unlimited_rates {
+        args.reconciler.rates = aws::RateSettings::unlimited();
+    }
+    let (endpoint, simulator) = match dev.aws_endpoint {
+        Some(endpoint) => (endpoint, None),
+        None => {
+            let mut config = aws_sim::SimConfig::default();
+            config.rates.enabled = !dev.unlimited_rates;
+            let sim = aws_sim::spawn(config)
+                .await
+                .context("starting the embedded AWS simulator")?;
+            (sim.endpoint(), Some(sim))
+        }
+    };
+    tracing::info!(%endpoint, "AWS calls go to the simulator");
+    let aws = Aws::for_local_endpoint(&endpoint, "us-east-1", &args.reconciler.rates).await;
+    if args.tokens.source()? == KeySource::None {
+        // Dev mode signs tokens out of the box: a generated key, kept in the simulator's SSM so
+        // that rotation works as in production.
+        let name = DEV_SIGNING_KEY_PARAMETER.to_owned();
+        if KeySource::Ssm(name.clone())
+            .load_current(&aws)
+            .await
+            .is_err()
+        {
+            source::store_new(&aws, &name, false).await?;
+        }
+        args.tokens.playback_signing_key_ssm_parameter = Some(name);
+    }
+    if db::create_if_missing(&args.database.database_url).await? {
+        tracing::info!(
+            "created the database {}",
+            db::redact(&args.database.database_url)
+        );
+    }
+    let pool = db::connect(&args.database).await?;
+    db::migrate(&pool).await?;
+    if simulator.is_some() {
+        // The embedded simulator starts empty each time: provision every live channel anew.
+        reset_for_fresh_simulator(&pool).await?;
+    }
+    // One dev key at a time: each start replaces the previous one.
+    db::api_keys::revoke(&pool, "dev-admin").await?;
+    let key = create_key(&pool, "dev-admin", &[Scope::Admin], None).await?;
+    drop(pool);
+    let guide = move |addr| print!("{}", dev_guide(addr, &endpoint, &key));
+    let served = serve(args, Some(aws), Some(Box::new(guide))).await;
+    drop(simulator);
+    served
+}
+
+async fn reset_for_fresh_simulator(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    db::channels::reset_for_fresh_simulator(&mut tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn dev_guide(addr: std::net::SocketAddr, aws_endpoint: &str, key: &str) -> String {
+    format!(
+        r#"
+ivs-provisioner dev mode is running on http://{addr}
+API reference: http://{addr}/docs      OpenAPI: http://{addr}/openapi.json
+AWS simulator: {aws_endpoint}  (state: curl {aws_endpoint}/_sim/state)
+
+A new admin API key (shown once; each start makes a new one):
+  export IVSP_KEY={key}
+  export IVSP=http://{addr}
+
+Try the whole journey (copy-paste line by line):
+  # 1. declare a private, recorded channel: 202 (the same request again: 200, same channel)
+  ID=$(curl -s -X POST $IVSP/v1/channels -H "Authorization: Bearer $IVSP_KEY" -H 'Content-Type: application/json' -d '{{"tenant":"acme","name":"yoga-101","authorized":true,"recording":{{"s3_bucket_name":"acme-recordings"}}}}' | sed -E 's/^[{{]"id":"([^"]+)".*/\1/'); echo "channel $ID"
+  # 2. wait until the reconciler has made it in IVS (seconds), then read it: outputs, live status
+  until curl -s $IVSP/v1/channels/$ID -H "Authorization: Bearer $IVSP_KEY" | grep -q '"phase":"ready"'; do sleep 1; done
+  curl -s $IVSP/v1/channels/$ID -H "Authorization: Bearer $IVSP_KEY"; echo
+  # 3. mint a playback token for a member (playback_url already carries ?token=)
+  curl -s -X POST $IVSP/v1/channels/$ID/playback-tokens -H "Authorization: Bearer $IVSP_KEY" -H 'Content-Type: application/json' -d '{{"viewer_id":"member-42","ttl_seconds":300}}'; echo
+  # 4. read the stream key for the broadcaster (also in SSM: /live/acme/yoga-101/stream-key)
+  curl -s $IVSP/v1/channels/$ID/stream-key -H "Authorization: Bearer $IVSP_KEY"; echo
+  # 5. change it (JSON merge patch) and read its audit trail
+  curl -s -X PATCH $IVSP/v1/channels/$ID -H "Authorization: Bearer $IVSP_KEY" -H 'Content-Type: application/merge-patch+json' -d '{{"latency_mode":"NORMAL"}}'; echo
+  curl -s $IVSP/v1/channels/$ID/events -H "Authorization: Bearer $IVSP_KEY"; echo
+  # 6. delete it (202; the reconciler removes it from IVS and SSM)
+  curl -s -X DELETE $IVSP/v1/channels/$ID -H "Authorization: Bearer $IVSP_KEY"; echo
+
+Press Ctrl-C to stop.
+"#
+    )
+}

@@ -1,0 +1,82 @@
+//! The kinds of entries in a channel's audit trail, and who writes them.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// What happened to a channel: a caller's request (`created`, `updated`, `delete_requested`, …),
+/// a step of the reconciler (`created_in_ivs`, `ready`, `failed`, …), or a drift sweep finding.
+// Stored as text in `channel_events.kind`; an unknown stored value is a decoding error.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    sqlx::Type,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum EventKind {
+    // Written by the API on a caller's request.
+    Created,
+    Updated,
+    DeleteRequested,
+    RetryRequested,
+    StreamKeyRotationRequested,
+    ViewerSessionRevoked,
+    // Written by the reconciler.
+    CreatedInIvs,
+    Adopted,
+    DuplicateRemoved,
+    Recreating,
+    Applied,
+    Ready,
+    StreamKeyRotated,
+    Failed,
+    DeleteAfterReached,
+    Deleted,
+    // Written by the drift sweep.
+    DriftDetected,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// Who wrote an event when no API key did: the service component.
+pub mod actor {
+    pub const RECONCILER: &str = "reconciler";
+    pub const DRIFT_SWEEP: &str = "drift-sweep";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strum::VariantArray;
+
+    #[test]
+    fn names_round_trip() {
+        for kind in EventKind::VARIANTS {
+            assert_eq!(kind.as_str().parse::<EventKind>(), Ok(*kind));
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::Value::String(kind.as_str().into())
+            );
+        }
+        assert_eq!(EventKind::CreatedInIvs.as_str(), "created_in_ivs");
+        assert_eq!(
+            EventKind::StreamKeyRotationRequested.as_str(),
+            "stream_key_rotation_requested"
+        );
+    }
+}

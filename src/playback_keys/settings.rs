@@ -1,0 +1,64 @@
+//! The token and signing-key settings, and what the token endpoints need from this engine.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{KeyRing, KeySource};
+use crate::tokens::TokenLimits;
+
+/// Token and signing-key settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TokenArgs {
+    /// TTL of a playback token when the request names none, in seconds (capped at 600 for tokens
+    /// with a viewer id or single use, as IVS requires).
+    #[arg(long, env = "PLAYBACK_TOKEN_DEFAULT_TTL_SECS", default_value_t = 300)]
+    pub playback_token_default_ttl_secs: u32,
+    /// Longest TTL a token may have, in seconds. A rotated-out key stays in IVS this long.
+    #[arg(long, env = "PLAYBACK_TOKEN_MAX_TTL_SECS", default_value_t = 3600)]
+    pub playback_token_max_ttl_secs: u32,
+    /// PEM file (PKCS#8 or SEC1) with the P-384 signing key. Rotation then means replacing it.
+    #[arg(long, env = "PLAYBACK_SIGNING_KEY_FILE")]
+    pub playback_signing_key_file: Option<PathBuf>,
+    /// SSM SecureString parameter holding the signing key (`playback-key init` creates it);
+    /// each rotation writes a new version.
+    #[arg(long, env = "PLAYBACK_SIGNING_KEY_SSM_PARAMETER")]
+    pub playback_signing_key_ssm_parameter: Option<String>,
+    /// Seconds between checks of the signing keys (finishing imports, deleting expired keys);
+    /// changes are otherwise picked up at once through Postgres notifications.
+    #[arg(long, env = "PLAYBACK_KEY_CHECK_SECS", default_value_t = 30)]
+    pub playback_key_check_secs: u64,
+}
+
+impl TokenArgs {
+    pub fn limits(&self) -> TokenLimits {
+        let max = i64::from(self.playback_token_max_ttl_secs.max(1));
+        TokenLimits {
+            default_ttl_secs: i64::from(self.playback_token_default_ttl_secs.max(1)).min(max),
+            max_ttl_secs: max,
+        }
+    }
+
+    pub fn max_ttl(&self) -> Duration {
+        Duration::from_secs(self.limits().max_ttl_secs as u64)
+    }
+
+    pub fn source(&self) -> anyhow::Result<KeySource> {
+        KeySource::new(
+            self.playback_signing_key_file.clone(),
+            self.playback_signing_key_ssm_parameter.clone(),
+        )
+    }
+}
+
+/// What the token endpoints need: the key ring and the TTL bounds.
+pub struct Tokens {
+    pub ring: Arc<KeyRing>,
+    pub limits: TokenLimits,
+}
+
+impl Tokens {
+    pub fn new(ring: Arc<KeyRing>, limits: TokenLimits) -> Arc<Self> {
+        Arc::new(Tokens { ring, limits })
+    }
+}
