@@ -19,14 +19,15 @@ import os, re, sys, tempfile
 ALLOWED = {
     "domain":        set(),                                     # types and rules, no I/O
     "metrics":       set(),                                     # metric names and the recorder
-    "telemetry":     {"cli"},                                   # logging setup reads the log settings
-    #   (cli may also import telemetry, but code using both edges is a cycle and fails)
+    "telemetry":     set(),                                     # logging setup and its settings
     "tokens":        {"domain"},                                # pure ES384 claims and signing
     "db":            {"domain"},                                # all SQL
     "aws":           {"domain", "metrics"},                     # the AWS facade
-    "reconciler":    {"domain", "db", "aws", "metrics"},        # engine
-    "playback_keys": {"domain", "db", "aws", "tokens", "metrics"},                 # engine
-    "api":           {"domain", "db", "aws", "tokens", "playback_keys", "metrics"},  # HTTP edge
+    # Engines: never another engine or an edge (cli wires what one engine needs from another).
+    "reconciler":    {"domain", "db", "aws", "metrics"},
+    "playback_keys": {"domain", "db", "aws", "tokens", "metrics"},
+    # Edges: may drive engines, never another edge.
+    "api":           {"domain", "db", "aws", "tokens", "playback_keys", "metrics"},  # HTTP
     "cli":           {"domain", "db", "aws", "reconciler", "playback_keys", "tokens", "api",
                       "metrics", "telemetry"},  # command-line edge (also wires the process together)
 }

@@ -5,7 +5,7 @@
 #
 # On a fresh machine it starts the installed Postgres if it is down, drops test databases left
 # by earlier runs, prepares the Python virtualenv the simulator's moto tests use, then runs
-# `cargo fmt --check`, `cargo clippy -D warnings`, `cargo test --workspace`, and schemathesis
+# `cargo fmt --check`, the layer check, `cargo clippy -D warnings`, `cargo test --workspace`, and schemathesis
 # against the running service (scripts/fuzz-api.sh).
 set -euo pipefail
 
@@ -75,6 +75,10 @@ export IVS_TEST_VENV="$PWD/.venv"
 
 section "cargo fmt --check"
 cargo fmt --all -- --check || fail "formatting differs; run: cargo fmt --all"
+
+section "layers (no cycles between top-level modules; only the imports the table allows)"
+python3 scripts/check-layers.py --self-test || fail "the layer checker's self-test failed"
+python3 scripts/check-layers.py || fail "a module imports what its layer may not (see scripts/check-layers.py)"
 
 section "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings || fail "clippy found problems"

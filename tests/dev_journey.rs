@@ -2,28 +2,31 @@
 //! database, embedded simulator at IVS's real rates), take the printed `export` and curl lines
 //! and run them with bash, line by line, failing on the first error.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{KillOnDrop, ReservedDatabase};
+
 #[test]
 fn the_printed_dev_journey_works_line_by_line() {
-    let server = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let base = server
-        .rsplit_once('/')
-        .map_or(server.as_str(), |(b, _)| b)
-        .to_owned();
-    let database_url = format!("{base}/ivsp_test_journey_{}", std::process::id());
-    let mut dev = Command::new(env!("CARGO_BIN_EXE_ivs-provisioner"))
-        .arg("dev")
-        .env("DATABASE_URL", &database_url)
-        .env("BIND_ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start dev mode");
+    // Dev mode creates the database itself (that is part of the journey); it is dropped when
+    // `database` goes, after `dev` (declared later, dropped first) has been killed.
+    let database = ReservedDatabase::fresh();
+    let database_url = database.url.clone();
+    let mut dev = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_ivs-provisioner"))
+            .arg("dev")
+            .env("DATABASE_URL", &database_url)
+            .env("BIND_ADDR", "127.0.0.1:0")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dev mode"),
+    );
     let started = Instant::now();
     let mut guide = Vec::new();
     for line in BufReader::new(dev.stdout.take().unwrap()).lines() {

@@ -2,6 +2,8 @@
 //! end to end, shared quotas, crash safety at every step boundary, injected faults, and two
 //! workers sharing one database.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -15,8 +17,11 @@ use ivs_provisioner::domain::channel::{ChannelRequest, ChannelSpec};
 use ivs_provisioner::reconciler::{self, Ctx, Settings};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 use sqlx::types::Json;
 use uuid::Uuid;
+
+use common::{KillOnDrop, TestDatabase};
 
 /// A channel row as the tests read it: the stored JSON as it is, the phase as its text.
 #[derive(sqlx::FromRow)]
@@ -34,6 +39,9 @@ struct World {
     database_url: String,
     sim: RunningSim,
     ctx: Ctx,
+    /// Last, so that it is dropped after every other field (the context's pool clones
+    /// included): the database is dropped with the world.
+    _database: TestDatabase,
 }
 
 const REGION: &str = "us-east-1";
@@ -55,21 +63,10 @@ fn settings() -> Settings {
     }
 }
 
-async fn fresh_database() -> (PgPool, String) {
-    let server = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let admin = PgPool::connect(&server)
-        .await
-        .expect("Postgres must run (scripts/test.sh starts it)");
-    let name = format!("ivsp_test_{}", Uuid::new_v4().simple());
-    sqlx::query(&format!("create database {name}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let url = format!("{}/{name}", server.rsplit_once('/').unwrap().0);
-    let pool = PgPool::connect(&url).await.unwrap();
-    db::migrate(&pool).await.unwrap();
-    (pool, url)
+/// A fresh, migrated database with `PgPool::connect`'s pool settings, dropped with the returned
+/// value: keep it alive until the test ends.
+async fn fresh_database() -> TestDatabase {
+    TestDatabase::new(PgPoolOptions::new()).await
 }
 
 impl World {
@@ -78,7 +75,8 @@ impl World {
     }
 
     async fn with(config: SimConfig) -> World {
-        let (pool, database_url) = fresh_database().await;
+        let database = fresh_database().await;
+        let (pool, database_url) = (database.pool.clone(), database.url.clone());
         ivs_provisioner::metrics::install();
         let sim = aws_sim::spawn(config).await.unwrap();
         let aws = Aws::for_local_endpoint(&sim.endpoint(), REGION, &unlimited()).await;
@@ -89,6 +87,7 @@ impl World {
             database_url,
             sim,
             ctx,
+            _database: database,
         }
     }
 
@@ -629,9 +628,10 @@ async fn the_drift_sweep_repairs_changes_recreates_deletions_and_reports_orphans
 
 const IDENTITY: &str = "ivs-provisioner:id";
 
-/// Starts `ivs-provisioner worker` as a child process against this world's database and simulator.
-fn spawn_worker(w: &World) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_ivs-provisioner"))
+/// Starts `ivs-provisioner worker` as a child process against this world's database and simulator;
+/// it is killed when the guard is dropped, should the test fail before it kills it itself.
+fn spawn_worker(w: &World) -> KillOnDrop {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ivs-provisioner"))
         .arg("worker")
         .env("DATABASE_URL", &w.database_url)
         .env("AWS_ENDPOINT_URL", w.sim.endpoint())
@@ -655,7 +655,8 @@ fn spawn_worker(w: &World) -> std::process::Child {
         )
         .stdout(std::process::Stdio::null())
         .spawn()
-        .expect("start the worker binary")
+        .expect("start the worker binary");
+    KillOnDrop(child)
 }
 
 #[tokio::test]
@@ -850,4 +851,87 @@ async fn a_caller_key_no_channel_uses_any_more_frees_its_ivs_slot() {
         .await
         .unwrap();
     assert_eq!(rows, 0);
+}
+
+/// A second pool on the same database: another replica, with sessions of its own (session
+/// advisory locks are re-entrant within one session, so the check must come from another).
+async fn second_replica(database_url: &str) -> PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(database_url)
+        .await
+        .unwrap()
+}
+
+/// Tries the lock from `pool` for up to five seconds; true once the work ran under it.
+async fn gets_the_lock_soon(pool: &PgPool, key: &str) -> bool {
+    for _ in 0..50 {
+        let ran = db::locks::with_lock(pool, key, async { Ok::<_, sqlx::Error>(()) })
+            .await
+            .unwrap();
+        if ran.is_some() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_lock_whose_work_panics_or_is_cancelled_is_freed_for_the_next_attempt() {
+    // Declared first, so that it is dropped last, after every pool on it.
+    let database = fresh_database().await;
+    let (pool, url) = (database.pool.clone(), database.url.clone());
+    let other = second_replica(&url).await;
+
+    // The work panics while holding the lock.
+    let holder = pool.clone();
+    let panicked = tokio::spawn(async move {
+        db::locks::with_lock(&holder, "recording:leak-test", async {
+            if true {
+                panic!("the work inside the lock fails");
+            }
+            Ok::<_, sqlx::Error>(())
+        })
+        .await
+    })
+    .await;
+    assert!(panicked.unwrap_err().is_panic());
+    assert!(
+        gets_the_lock_soon(&other, "recording:leak-test").await,
+        "the next attempt on the same key must get the lock after a panic"
+    );
+
+    // The work's future is dropped (a timeout, a shutdown) while holding the lock.
+    let holder = pool.clone();
+    let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
+    let stuck = tokio::spawn(async move {
+        db::locks::with_lock(&holder, "key:cancel-test", async {
+            let _ = locked_tx.send(());
+            std::future::pending::<Result<(), sqlx::Error>>().await
+        })
+        .await
+    });
+    locked_rx.await.unwrap();
+    assert!(
+        db::locks::with_lock(&other, "key:cancel-test", async {
+            Ok::<_, sqlx::Error>(())
+        })
+        .await
+        .unwrap()
+        .is_none(),
+        "held while the work runs"
+    );
+    stuck.abort();
+    assert!(
+        gets_the_lock_soon(&other, "key:cancel-test").await,
+        "the next attempt on the same key must get the lock after a cancellation"
+    );
+
+    // The pool the lock leaked from still works, and its connections hold no lock.
+    let held: i64 = sqlx::query_scalar("select count(*) from pg_locks where locktype = 'advisory'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(held, 0);
 }

@@ -7,22 +7,24 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
+use serde::Deserialize;
 use serde_json::{Value, json};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{Caller, Scope};
+pub use super::channel_views::{
+    Channel, ChannelEvent, ChannelPage, ChannelStatus, EventPage, json_changes,
+};
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{ApiJson, ApiQuery, ChannelId, from_value};
-use super::live::StreamStatus;
 use super::pagination::{self, PageQuery, page_limit};
 use crate::db::{self, channels::ChannelRow};
-use crate::domain::channel::{ChannelRequest, ChannelSpec};
-use crate::domain::{ChannelOutputs, EventKind, LastError, Phase};
+use crate::domain::channel::ChannelRequest;
+use crate::domain::{EventKind, Phase};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -30,79 +32,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_channel, patch_channel, delete_channel))
         .routes(routes!(list_events))
         .routes(routes!(reconcile_channel))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Channel {
-    pub id: Uuid,
-    pub tenant: String,
-    pub name: String,
-    /// The desired state, with every default filled in. `PATCH` applies a merge patch to it.
-    pub spec: ChannelSpec,
-    pub status: ChannelStatus,
-    /// Live status from IVS, on `GET /v1/channels/{id}` for a provisioned channel (null elsewhere).
-    pub stream: Option<StreamStatus>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub deleted_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChannelStatus {
-    pub phase: Phase,
-    /// Bumped by every accepted spec change.
-    pub generation: i64,
-    /// The generation the reconciler last made true in AWS.
-    pub observed_generation: i64,
-    pub outputs: ChannelOutputs,
-    /// Why the channel is not where it should be, if it is not.
-    pub last_error: Option<LastError>,
-}
-
-impl From<ChannelRow> for Channel {
-    fn from(row: ChannelRow) -> Self {
-        Channel {
-            id: row.id,
-            tenant: row.tenant,
-            name: row.name,
-            spec: row.spec.0,
-            status: ChannelStatus {
-                phase: row.phase,
-                generation: row.generation,
-                observed_generation: row.observed_generation,
-                outputs: row.outputs.0,
-                last_error: row.last_error.map(|e| e.0),
-            },
-            stream: None,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            deleted_at: row.deleted_at,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChannelPage {
-    pub items: Vec<Channel>,
-    /// Pass as `cursor` to get the next page; null on the last page.
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChannelEvent {
-    pub id: i64,
-    pub at: DateTime<Utc>,
-    /// The API key name, or the service component, that acted.
-    pub actor: String,
-    pub kind: EventKind,
-    /// What changed: for updates, `{"changes": [{"field", "from", "to"}]}`.
-    pub details: Value,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventPage {
-    pub items: Vec<ChannelEvent>,
-    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -393,31 +322,6 @@ async fn patch_channel(
     Ok((StatusCode::ACCEPTED, Json(Channel::from(row))).into_response())
 }
 
-/// The leaf-level differences between two JSON documents, as `{field, from, to}` entries.
-fn json_changes(before: &Value, after: &Value) -> Vec<Value> {
-    fn walk(pointer: String, a: &Value, b: &Value, out: &mut Vec<Value>) {
-        match (a, b) {
-            (Value::Object(x), Value::Object(y)) => {
-                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
-                for key in keys {
-                    let child = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
-                    walk(
-                        child,
-                        x.get(key).unwrap_or(&Value::Null),
-                        y.get(key).unwrap_or(&Value::Null),
-                        out,
-                    );
-                }
-            }
-            _ if a != b => out.push(json!({ "field": pointer, "from": a, "to": b })),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    walk(String::new(), before, after, &mut out);
-    out
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -525,22 +429,4 @@ async fn list_events(
         })
         .collect();
     Ok(Json(EventPage { items, next_cursor }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn changes_list_each_changed_leaf() {
-        let a = json!({"latency_mode": "LOW", "tags": {"a": "1"}, "recording": null});
-        let b = json!({"latency_mode": "NORMAL", "tags": {"a": "1", "b": "2"}, "recording": null});
-        assert_eq!(
-            json_changes(&a, &b),
-            vec![
-                json!({"field": "/latency_mode", "from": "LOW", "to": "NORMAL"}),
-                json!({"field": "/tags/b", "from": null, "to": "2"}),
-            ]
-        );
-    }
 }

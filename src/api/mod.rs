@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod cache;
+mod channel_views;
 pub mod channels;
 pub mod drift;
 pub mod error;

@@ -1,5 +1,5 @@
 //! Client-side rate limits per AWS operation class, so that a burst of requests is paced below
-//! AWS's fixed, per-account rates instead of turning into throttling (aws-facts.md §1b, §8).
+//! AWS's fixed, per-account rates instead of turning into throttling (docs/aws-facts.md §2).
 //!
 //! Several replicas share the account's rates: give each replica 1/N of each rate (see README).
 

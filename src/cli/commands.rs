@@ -2,7 +2,6 @@
 //! management. Dev mode has a module of its own.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
@@ -43,6 +42,7 @@ pub(super) async fn serve(
     aws: Option<Aws>,
     on_ready: Option<Box<dyn FnOnce(std::net::SocketAddr) + Send>>,
 ) -> anyhow::Result<()> {
+    args.tokens.check()?;
     let pool = db::connect(&args.database).await?;
     if !args.skip_migrations {
         db::migrate(&pool).await?;
@@ -64,7 +64,7 @@ pub(super) async fn serve(
         aws.clone(),
         tokens,
         maintain_keys,
-        Duration::from_secs(args.tokens.playback_key_check_secs.max(1)),
+        args.tokens.key_check(),
     );
     let app = Application::build(args.bind, state).await?;
     let addr = app.local_addr();
@@ -120,6 +120,7 @@ fn reconciler_ctx(
 
 /// Reconciler workers alone, until SIGTERM/SIGINT.
 async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
+    args.tokens.check()?;
     let pool = db::connect(&args.database).await?;
     let aws = Aws::from_env(&args.reconciler.rates).await?;
     let ctx = reconciler_ctx(&pool, &aws, &args.reconciler);
@@ -131,7 +132,7 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
         None,
         Arc::new(tokio::sync::Notify::new()),
         Some(args.tokens.max_ttl()),
-        Duration::from_secs(args.tokens.playback_key_check_secs.max(1)),
+        args.tokens.key_check(),
         stop.clone(),
     ));
     shutdown_signal().await;

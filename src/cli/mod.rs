@@ -60,11 +60,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SKIP_MIGRATIONS")]
     pub skip_migrations: bool,
     /// Seconds a request may take before it is answered with 503.
-    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_secs: u64,
     /// Largest accepted request body, in bytes.
-    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
-    pub max_body_bytes: usize,
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1024..))]
+    pub max_body_bytes: u32,
     /// Seconds to let in-flight requests finish after SIGTERM/SIGINT.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     pub shutdown_grace_secs: u64,
@@ -156,7 +156,7 @@ impl From<&ServeArgs> for crate::api::HttpSettings {
     fn from(args: &ServeArgs) -> Self {
         crate::api::HttpSettings {
             request_timeout: std::time::Duration::from_secs(args.request_timeout_secs),
-            max_body_bytes: args.max_body_bytes,
+            max_body_bytes: args.max_body_bytes as usize,
             shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace_secs),
         }
     }

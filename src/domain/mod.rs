@@ -11,6 +11,7 @@ pub mod outputs;
 pub mod phase;
 pub mod resources;
 pub mod rules;
+pub mod validation;
 
 pub use event::EventKind;
 pub use field_error::FieldError;

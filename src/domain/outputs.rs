@@ -1,14 +1,15 @@
-//! What the reconciler records about a channel: the seed module's outputs and the last error.
+//! What the reconciler records about a channel: the outputs of the Terraform module the service
+//! replaces, and the last error.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// The seed module's outputs, each null until the reconciler knows it.
+/// The Terraform module's outputs, each null until the reconciler knows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ChannelOutputs {
     pub channel_arn: Option<String>,
-    /// Equal to the ARN, as in the seed module.
+    /// Equal to the ARN, as in the Terraform module.
     pub channel_id: Option<String>,
     pub channel_name: Option<String>,
     pub ingest_endpoint: Option<String>,

@@ -13,7 +13,7 @@ pub const MANAGED_BY: &str = "ivs-provisioner";
 /// The tag naming a channel's row (a UUID) on its IVS channel and SSM parameters.
 pub const IDENTITY_TAG: &str = "ivs-provisioner:id";
 
-/// Every tag the channel must carry: the seed's, the tenant, the identity tag, the caller's.
+/// Every tag the channel must carry: the Terraform module's (Name, ManagedBy), the tenant, the identity tag, the caller's.
 pub fn desired_tags(id: uuid::Uuid, spec: &ChannelSpec) -> HashMap<String, String> {
     let mut tags: HashMap<String, String> = spec.tags.clone().into_iter().collect();
     tags.insert("Name".into(), spec.name.clone());

@@ -1,7 +1,7 @@
-//! The individual field rules of the seed module and of IVS, as pure functions that return a
+//! The individual field rules of the replaced Terraform module and of IVS (docs/aws-facts.md §7, §8), as pure functions that return a
 //! message a person can act on. [`super::channel`] applies them to a whole request.
 
-/// IVS and the seed module: `^[a-zA-Z0-9-_]{min,max}$`.
+/// IVS (docs/aws-facts.md §7.2) and the Terraform module: `^[a-zA-Z0-9-_]{min,max}$`.
 pub fn identifier(value: &str, what: &str, max: usize) -> Result<(), String> {
     let ok = (1..=max).contains(&value.chars().count())
         && value
@@ -61,10 +61,16 @@ pub fn s3_bucket_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// AWS tag character set: letters, numbers, white space and `_ . : / = + - @`.
+/// A space in AWS's tag rule (Unicode separators): tabs, newlines and other control characters
+/// are not, and IVS refuses them.
+fn is_space(c: char) -> bool {
+    c.is_whitespace() && !c.is_control()
+}
+
+/// AWS tag character set: letters, numbers, spaces and `_ . : / = + - @`.
 fn tag_chars_ok(s: &str) -> bool {
     s.chars()
-        .all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c))
+        .all(|c| c.is_alphanumeric() || is_space(c) || "_.:/=+-@".contains(c))
 }
 
 pub fn tag_key(key: &str) -> Result<(), String> {

@@ -12,10 +12,10 @@ use crate::tokens::TokenLimits;
 pub struct TokenArgs {
     /// TTL of a playback token when the request names none, in seconds (capped at 600 for tokens
     /// with a viewer id or single use, as IVS requires).
-    #[arg(long, env = "PLAYBACK_TOKEN_DEFAULT_TTL_SECS", default_value_t = 300)]
+    #[arg(long, env = "PLAYBACK_TOKEN_DEFAULT_TTL_SECS", default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
     pub playback_token_default_ttl_secs: u32,
     /// Longest TTL a token may have, in seconds. A rotated-out key stays in IVS this long.
-    #[arg(long, env = "PLAYBACK_TOKEN_MAX_TTL_SECS", default_value_t = 3600)]
+    #[arg(long, env = "PLAYBACK_TOKEN_MAX_TTL_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u32).range(1..))]
     pub playback_token_max_ttl_secs: u32,
     /// PEM file (PKCS#8 or SEC1) with the P-384 signing key. Rotation then means replacing it.
     #[arg(long, env = "PLAYBACK_SIGNING_KEY_FILE")]
@@ -26,17 +26,32 @@ pub struct TokenArgs {
     pub playback_signing_key_ssm_parameter: Option<String>,
     /// Seconds between checks of the signing keys (finishing imports, deleting expired keys);
     /// changes are otherwise picked up at once through Postgres notifications.
-    #[arg(long, env = "PLAYBACK_KEY_CHECK_SECS", default_value_t = 30)]
+    #[arg(long, env = "PLAYBACK_KEY_CHECK_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub playback_key_check_secs: u64,
 }
 
 impl TokenArgs {
     pub fn limits(&self) -> TokenLimits {
-        let max = i64::from(self.playback_token_max_ttl_secs.max(1));
         TokenLimits {
-            default_ttl_secs: i64::from(self.playback_token_default_ttl_secs.max(1)).min(max),
-            max_ttl_secs: max,
+            default_ttl_secs: i64::from(self.playback_token_default_ttl_secs),
+            max_ttl_secs: i64::from(self.playback_token_max_ttl_secs),
         }
+    }
+
+    /// Refuses settings that contradict each other (each alone is range-checked by clap).
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.playback_token_default_ttl_secs > self.playback_token_max_ttl_secs {
+            anyhow::bail!(
+                "PLAYBACK_TOKEN_DEFAULT_TTL_SECS ({}) is larger than PLAYBACK_TOKEN_MAX_TTL_SECS ({})",
+                self.playback_token_default_ttl_secs,
+                self.playback_token_max_ttl_secs
+            );
+        }
+        Ok(())
+    }
+
+    pub fn key_check(&self) -> Duration {
+        Duration::from_secs(self.playback_key_check_secs)
     }
 
     pub fn max_ttl(&self) -> Duration {

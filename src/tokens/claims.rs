@@ -1,4 +1,4 @@
-//! What a mint request may ask for, checked against the limits IVS enforces (aws-facts.md §6)
+//! What a mint request may ask for, checked against the limits IVS enforces (docs/aws-facts.md §4)
 //! and the service's own TTL bounds, and the claims that result. Pure functions, unit-tested.
 
 use chrono::{DateTime, Utc};

@@ -20,31 +20,17 @@ use ivs_provisioner::tokens::TokenLimits;
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
+use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{Executor, PgPool};
 use tokio::sync::oneshot;
-use uuid::Uuid;
 
-/// The Postgres server the tests create their databases on.
-pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+use crate::common::TestDatabase;
 
 /// The body limit the test app runs with.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The committed OpenAPI document.
 pub const OPENAPI_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
-
-/// The URL of the Postgres server that hosts the test databases.
-pub fn server_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_owned())
-}
-
-/// The same server URL, naming another database.
-fn with_database(url: &str, database: &str) -> String {
-    let mut url = url::Url::parse(url).expect("TEST_DATABASE_URL is a valid URL");
-    url.set_path(&format!("/{database}"));
-    url.to_string()
-}
 
 /// The SSM parameter holding the test app's managed signing key (in its simulator).
 pub const SIGNING_KEY_PARAMETER: &str = "/test/playback-signing-key";
@@ -65,35 +51,31 @@ pub struct TestApp {
     pub pool: PgPool,
     /// The URL of this test's database (for the CLI tests).
     pub database_url: String,
-    database_name: String,
     client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     keys: AtomicUsize,
+    /// Last, so that it is dropped after every other field: the database goes once the rest of
+    /// the app (simulator, client) is gone.
+    _database: TestDatabase,
 }
 
 impl TestApp {
-    /// Creates `ivsp_test_<uuid>`, migrates it and serves the application on port 0.
+    /// Creates `ivsp_test_<uuid>`, migrates it and serves the application on port 0; the
+    /// database is dropped with the app.
     pub async fn spawn() -> TestApp {
         Self::spawn_with(LIMITS).await
     }
 
     /// [`TestApp::spawn`] with other token limits (a short maximum TTL for rotation tests).
     pub async fn spawn_with(limits: TokenLimits) -> TestApp {
-        let database_name = format!("ivsp_test_{}", Uuid::new_v4().simple());
-        let server = server_url();
-        let mut admin = server_connection(&server).await;
-        admin
-            .execute(format!(r#"create database "{database_name}""#).as_str())
-            .await
-            .expect("create the test database");
-        let database_url = with_database(&server, &database_name);
-        let pool = PgPoolOptions::new()
-            .max_connections(10)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(&database_url)
-            .await
-            .expect("connect to the test database");
-        db::migrate(&pool).await.expect("migrate the test database");
+        let database = TestDatabase::new(
+            PgPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(Duration::from_secs(10)),
+        )
+        .await;
+        let pool = database.pool.clone();
+        let database_url = database.url.clone();
         let sim = aws_sim::spawn(SimConfig::for_tests())
             .await
             .expect("start the AWS simulator");
@@ -114,10 +96,10 @@ impl TestApp {
             address,
             pool,
             database_url,
-            database_name,
             client: client(),
             shutdown: Some(shutdown),
             keys: AtomicUsize::new(0),
+            _database: database,
         }
     }
 
@@ -286,36 +268,17 @@ impl TestApp {
 }
 
 impl Drop for TestApp {
-    /// Stops the server and drops the database, unless the test failed: then the database is
-    /// kept for inspection. `scripts/test.sh` removes whatever earlier runs left behind.
+    /// Stops the server. The fields are dropped after this returns, `_database` last, which drops
+    /// the database and waits for that (see `common::drop_database`), failing tests included
+    /// (`IVSP_KEEP_FAILED_TEST_DATABASES` keeps theirs for inspection). The server and the
+    /// state's background tasks (cache listener, key refresher) still hold pool clones, but they
+    /// are not polled again on a current-thread runtime; on a multi-thread one a task may see its
+    /// connection end (`with (force)`), which it only logs. Either way the runtime cancels them
+    /// as soon as the test returns.
     fn drop(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
-        if std::thread::panicking() {
-            eprintln!("test database kept for inspection: {}", self.database_name);
-            return;
-        }
-        // DROP DATABASE waits for a checkpoint (~0.5 s): do it on a detached thread of its own
-        // so the tests do not wait for it. Drop runs inside the test's runtime, which cannot be
-        // blocked on, hence the thread's own small runtime.
-        let name = self.database_name.clone();
-        let server = server_url();
-        std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async {
-                use sqlx::Connection;
-                if let Ok(mut admin) = sqlx::PgConnection::connect(&server).await {
-                    let drop = format!(r#"drop database if exists "{name}" with (force)"#);
-                    let _ = admin.execute(drop.as_str()).await;
-                }
-            });
-        });
     }
 }
 
@@ -487,12 +450,4 @@ pub fn id_of(channel: &Value) -> String {
         .as_str()
         .expect("a channel has an id")
         .to_owned()
-}
-
-/// A connection to the Postgres server itself, to create and drop test databases.
-async fn server_connection(url: &str) -> sqlx::PgConnection {
-    use sqlx::Connection;
-    sqlx::PgConnection::connect(url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach Postgres at {url}: {e} (is it running?)"))
 }

@@ -2,6 +2,11 @@
 //! database and the real application on port 0 (see `helpers`). One test binary, so the crate
 //! is linked once: `cargo test -p ivs-provisioner --test api`.
 
+// The harness shared with the other test binaries (the database of each test); `tests/api` is a
+// directory, so the path is given.
+#[path = "../common/mod.rs"]
+mod common;
+
 mod audit;
 mod auth;
 mod channels;

@@ -80,7 +80,7 @@ impl SimConfig {
     }
 }
 
-/// Resource quotas per account and region (aws-facts.md §1a, §8).
+/// Resource quotas per account and region (docs/aws-facts.md §1, §6.3).
 #[derive(clap::Args, Debug, Clone, Serialize, Deserialize)]
 pub struct Quotas {
     #[arg(

@@ -1,5 +1,5 @@
-//! Per-operation token buckets (governor) holding AWS's published TPS limits (aws-facts.md §1b,
-//! §8), scaled or switched off by `RateSettings`. Operations that share a quota share a bucket.
+//! Per-operation token buckets (governor) holding AWS's published TPS limits (docs/aws-facts.md §2),
+//! scaled or switched off by `RateSettings`. Operations that share a quota share a bucket.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;

@@ -1,4 +1,4 @@
-//! SSM parameter names: the character, prefix, depth and length rules (aws-facts §8), and the
+//! SSM parameter names: the character, prefix, depth and length rules (docs/aws-facts.md §6.1), and the
 //! forms GetParameter accepts (name, ARN, `name:version`).
 
 use crate::ids::Scope;

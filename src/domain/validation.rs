@@ -1,0 +1,431 @@
+//! Validation of a channel request into a spec: every rule checked, every bad field reported at
+//! once with a message a person can act on, defaults filled in.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::FieldError;
+use super::channel::{
+    ChannelRequest, ChannelSpec, ChannelType, LatencyMode, MAX_CALLER_TAGS, Preset,
+    RESERVED_TAG_KEYS, RESERVED_TAG_PREFIX, RecordingRequest, RecordingSpec,
+    ThumbnailRecordingMode,
+};
+use super::rules;
+
+/// Collects field errors so a request is checked as a whole.
+#[derive(Default)]
+struct Errors(Vec<FieldError>);
+
+impl Errors {
+    fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    /// Records the error of a rule, if any, and hands back the value when it passed.
+    fn check<T>(
+        &mut self,
+        field: &str,
+        value: T,
+        rule: impl FnOnce(&T) -> Result<(), String>,
+    ) -> Option<T> {
+        match rule(&value) {
+            Ok(()) => Some(value),
+            Err(message) => {
+                self.add(field, message);
+                None
+            }
+        }
+    }
+
+    fn required(&mut self, field: &str, value: Option<String>) -> Option<String> {
+        if value.is_none() {
+            self.add(field, format!("{} is required", &field[1..]));
+        }
+        value
+    }
+}
+
+/// Parses an upper-case enumeration the way serde would, with a message listing the choices.
+fn parse_enum<T: for<'de> Deserialize<'de>>(
+    errors: &mut Errors,
+    field: &str,
+    value: Option<String>,
+    choices: &str,
+) -> Option<Option<T>> {
+    let Some(raw) = value else { return Some(None) };
+    match serde_json::from_value(serde_json::Value::String(raw)) {
+        Ok(parsed) => Some(Some(parsed)),
+        Err(_) => {
+            errors.add(field, format!("{} must be one of {choices}", &field[1..]));
+            None
+        }
+    }
+}
+
+fn range(
+    errors: &mut Errors,
+    field: &str,
+    value: Option<i64>,
+    min: i64,
+    max: i64,
+    default: u32,
+) -> Option<u32> {
+    match value {
+        None => Some(default),
+        Some(v) if (min..=max).contains(&v) => Some(v as u32),
+        Some(_) => {
+            let name = field.rsplit('/').next().unwrap_or(field);
+            errors.add(field, format!("{name} must be between {min} and {max}"));
+            None
+        }
+    }
+}
+
+impl ChannelRequest {
+    /// Validates the request against every rule and fills in the defaults.
+    ///
+    /// `previous` is the spec being patched, if any: an unchanged `delete_after` that has since
+    /// passed is not refused again.
+    pub fn validate(
+        self,
+        now: DateTime<Utc>,
+        previous: Option<&ChannelSpec>,
+    ) -> Result<ChannelSpec, Vec<FieldError>> {
+        let mut errors = Errors::default();
+
+        let tenant = errors
+            .required("/tenant", self.tenant)
+            .and_then(|t| errors.check("/tenant", t, |t| rules::identifier(t, "tenant", 64)));
+        let name = errors
+            .required("/name", self.name)
+            .and_then(|n| errors.check("/name", n, |n| rules::identifier(n, "name", 128)));
+
+        let channel_type = parse_enum::<ChannelType>(
+            &mut errors,
+            "/type",
+            self.channel_type,
+            "BASIC, STANDARD, ADVANCED_SD, or ADVANCED_HD",
+        )
+        .map(|t| t.unwrap_or(ChannelType::Standard));
+        let preset = parse_enum::<Preset>(
+            &mut errors,
+            "/preset",
+            self.preset,
+            "HIGHER_BANDWIDTH_DELIVERY or CONSTRAINED_BANDWIDTH_DELIVERY",
+        );
+        if let (Some(t), Some(Some(_))) = (channel_type, preset)
+            && matches!(t, ChannelType::Basic | ChannelType::Standard)
+        {
+            errors.add(
+                "/preset",
+                "preset can only be set for ADVANCED_SD and ADVANCED_HD channels",
+            );
+        }
+        let latency_mode = parse_enum::<LatencyMode>(
+            &mut errors,
+            "/latency_mode",
+            self.latency_mode,
+            "LOW or NORMAL",
+        )
+        .map(|m| m.unwrap_or(LatencyMode::Low));
+
+        let authorized = self.authorized.unwrap_or(false);
+        let playback_public_key_pem = self.playback_public_key_pem.and_then(|pem| {
+            if !authorized {
+                errors.add(
+                    "/playback_public_key_pem",
+                    "playback_public_key_pem can only be set when authorized is true",
+                );
+                return None;
+            }
+            errors.check("/playback_public_key_pem", pem, |p| {
+                rules::playback_public_key_pem(p)
+            })
+        });
+
+        let recording = self.recording.map(|r| validate_recording(&mut errors, r));
+        let tags = validate_tags(&mut errors, self.tags.unwrap_or_default());
+        let delete_after = self.delete_after.map(|raw| {
+            validate_delete_after(
+                &mut errors,
+                &raw,
+                now,
+                previous.and_then(|p| p.delete_after),
+            )
+        });
+
+        if !errors.0.is_empty() {
+            return Err(errors.0);
+        }
+        // Every `None` below was recorded as an error above, so these cannot fail.
+        let missing = || vec![FieldError::new("", "internal validation error")];
+        Ok(ChannelSpec {
+            tenant: tenant.ok_or_else(missing)?,
+            name: name.ok_or_else(missing)?,
+            channel_type: channel_type.ok_or_else(missing)?,
+            preset: preset.ok_or_else(missing)?,
+            latency_mode: latency_mode.ok_or_else(missing)?,
+            authorized,
+            insecure_ingest: self.insecure_ingest.unwrap_or(false),
+            playback_public_key_pem: playback_public_key_pem.map(|p| p.trim().to_owned()),
+            recording: recording.flatten(),
+            tags,
+            delete_after: delete_after.flatten(),
+        })
+    }
+}
+
+fn validate_recording(errors: &mut Errors, r: RecordingRequest) -> Option<RecordingSpec> {
+    let bucket = match r.s3_bucket_name {
+        None => {
+            errors.add(
+                "/recording/s3_bucket_name",
+                "s3_bucket_name is required when recording is set",
+            );
+            None
+        }
+        Some(b) => errors.check("/recording/s3_bucket_name", b, |b| rules::s3_bucket_name(b)),
+    };
+    let mode = parse_enum::<ThumbnailRecordingMode>(
+        errors,
+        "/recording/thumbnail_recording_mode",
+        r.thumbnail_recording_mode,
+        "INTERVAL or DISABLED",
+    )
+    .map(|m| m.unwrap_or(ThumbnailRecordingMode::Interval));
+    let interval = range(
+        errors,
+        "/recording/thumbnail_target_interval_seconds",
+        r.thumbnail_target_interval_seconds,
+        1,
+        60,
+        60,
+    );
+    let window = range(
+        errors,
+        "/recording/reconnect_window_seconds",
+        r.reconnect_window_seconds,
+        0,
+        300,
+        0,
+    );
+    Some(RecordingSpec {
+        s3_bucket_name: bucket?,
+        thumbnail_recording_mode: mode?,
+        thumbnail_target_interval_seconds: interval?,
+        reconnect_window_seconds: window?,
+    })
+}
+
+fn validate_tags(errors: &mut Errors, tags: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    if tags.len() > MAX_CALLER_TAGS {
+        errors.add(
+            "/tags",
+            format!(
+                "at most {MAX_CALLER_TAGS} tags are allowed (IVS allows 50 per channel and the service sets 4: \
+                 Name, ManagedBy, Tenant, ivs-provisioner:id); {} were given",
+                tags.len()
+            ),
+        );
+    }
+    for (key, value) in &tags {
+        let pointer = format!("/tags/{}", key.replace('~', "~0").replace('/', "~1"));
+        let reserved =
+            RESERVED_TAG_KEYS.contains(&key.as_str()) || key.starts_with(RESERVED_TAG_PREFIX);
+        if reserved {
+            errors.add(
+                &pointer,
+                format!("tag key '{key}' is set by the service and cannot be given"),
+            );
+        } else if let Err(message) = rules::tag_key(key).and_then(|()| rules::tag_value(value)) {
+            errors.add(&pointer, message);
+        }
+    }
+    tags
+}
+
+fn validate_delete_after(
+    errors: &mut Errors,
+    raw: &str,
+    now: DateTime<Utc>,
+    previous: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    let Ok(at) = DateTime::parse_from_rfc3339(raw).map(|t| t.with_timezone(&Utc)) else {
+        errors.add(
+            "/delete_after",
+            "delete_after must be an RFC 3339 time, e.g. 2026-11-28T09:00:00Z",
+        );
+        return None;
+    };
+    if at <= now && previous != Some(at) {
+        errors.add("/delete_after", "delete_after must be in the future");
+        return None;
+    }
+    Some(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(body: serde_json::Value) -> ChannelRequest {
+        serde_json::from_value(body).expect("request shape")
+    }
+
+    fn fields(result: Result<ChannelSpec, Vec<FieldError>>) -> Vec<String> {
+        result
+            .expect_err("should be invalid")
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
+    }
+
+    #[test]
+    fn minimal_request_gets_the_seed_defaults() {
+        let spec = request(json!({"tenant": "t1", "name": "c1"}))
+            .validate(Utc::now(), None)
+            .unwrap();
+        assert_eq!(spec.channel_type, ChannelType::Standard);
+        assert_eq!(spec.latency_mode, LatencyMode::Low);
+        assert!(!spec.authorized && !spec.insecure_ingest);
+        assert_eq!(spec.recording, None);
+        assert_eq!(spec.preset, None);
+    }
+
+    #[test]
+    fn recording_defaults_match_the_seed() {
+        let spec = request(
+            json!({"tenant": "t", "name": "c", "recording": {"s3_bucket_name": "my-bucket"}}),
+        )
+        .validate(Utc::now(), None)
+        .unwrap();
+        let rec = spec.recording.unwrap();
+        assert_eq!(
+            rec.thumbnail_recording_mode,
+            ThumbnailRecordingMode::Interval
+        );
+        assert_eq!(rec.thumbnail_target_interval_seconds, 60);
+        assert_eq!(rec.reconnect_window_seconds, 0);
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let result = request(json!({
+            "tenant": "bad tenant",
+            "name": "",
+            "type": "HUGE",
+            "latency_mode": "FAST",
+            "recording": {"s3_bucket_name": "UPPER", "thumbnail_target_interval_seconds": 0, "reconnect_window_seconds": 301},
+            "tags": {"aws:x": "1", "Name": "n"},
+            "delete_after": "yesterday"
+        }))
+        .validate(Utc::now(), None);
+        let mut got = fields(result);
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                "/delete_after",
+                "/latency_mode",
+                "/name",
+                "/recording/reconnect_window_seconds",
+                "/recording/s3_bucket_name",
+                "/recording/thumbnail_target_interval_seconds",
+                "/tags/Name",
+                "/tags/aws:x",
+                "/tenant",
+                "/type",
+            ]
+        );
+    }
+
+    #[test]
+    fn preset_only_with_advanced_types() {
+        let bad = request(
+            json!({"tenant": "t", "name": "c", "type": "STANDARD", "preset": "HIGHER_BANDWIDTH_DELIVERY"}),
+        );
+        assert_eq!(fields(bad.validate(Utc::now(), None)), vec!["/preset"]);
+        let ok = request(
+            json!({"tenant": "t", "name": "c", "type": "ADVANCED_HD", "preset": "CONSTRAINED_BANDWIDTH_DELIVERY"}),
+        );
+        assert_eq!(
+            ok.validate(Utc::now(), None).unwrap().preset,
+            Some(Preset::ConstrainedBandwidthDelivery)
+        );
+    }
+
+    #[test]
+    fn public_key_only_with_authorized() {
+        let pem = include_str!("../../tests/fixtures/p384-public.pem");
+        let bad = request(json!({"tenant": "t", "name": "c", "playback_public_key_pem": pem}));
+        assert_eq!(
+            fields(bad.validate(Utc::now(), None)),
+            vec!["/playback_public_key_pem"]
+        );
+        let ok = request(
+            json!({"tenant": "t", "name": "c", "authorized": true, "playback_public_key_pem": pem}),
+        );
+        assert!(ok.validate(Utc::now(), None).is_ok());
+        for other in [
+            include_str!("../../tests/fixtures/p256-public.pem"),
+            include_str!("../../tests/fixtures/rsa-public.pem"),
+        ] {
+            let bad = request(
+                json!({"tenant": "t", "name": "c", "authorized": true, "playback_public_key_pem": other}),
+            );
+            assert_eq!(
+                fields(bad.validate(Utc::now(), None)),
+                vec!["/playback_public_key_pem"]
+            );
+        }
+    }
+
+    #[test]
+    fn tag_count_includes_the_services_own_tags() {
+        let tags: BTreeMap<String, String> =
+            (0..47).map(|i| (format!("k{i}"), "v".into())).collect();
+        let bad = request(json!({"tenant": "t", "name": "c", "tags": tags}));
+        assert_eq!(fields(bad.validate(Utc::now(), None)), vec!["/tags"]);
+        let tags: BTreeMap<String, String> =
+            (0..46).map(|i| (format!("k{i}"), "v".into())).collect();
+        assert!(
+            request(json!({"tenant": "t", "name": "c", "tags": tags}))
+                .validate(Utc::now(), None)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn delete_after_must_be_in_the_future_unless_unchanged() {
+        let past = "2020-01-01T00:00:00Z";
+        let bad = request(json!({"tenant": "t", "name": "c", "delete_after": past}));
+        assert_eq!(
+            fields(bad.validate(Utc::now(), None)),
+            vec!["/delete_after"]
+        );
+        let mut previous = request(json!({"tenant": "t", "name": "c"}))
+            .validate(Utc::now(), None)
+            .unwrap();
+        previous.delete_after = Some(past.parse().unwrap());
+        let unchanged = request(json!({"tenant": "t", "name": "c", "delete_after": past}));
+        assert!(unchanged.validate(Utc::now(), Some(&previous)).is_ok());
+    }
+
+    #[test]
+    fn a_spec_round_trips_through_its_request_shape() {
+        let spec = request(json!({
+            "tenant": "t", "name": "c", "type": "ADVANCED_SD", "authorized": true,
+            "recording": {"s3_bucket_name": "b-1", "thumbnail_recording_mode": "DISABLED"},
+            "tags": {"Team": "live"}, "delete_after": "2999-01-01T00:00:00Z"
+        }))
+        .validate(Utc::now(), None)
+        .unwrap();
+        let again = request(spec.to_request_json())
+            .validate(Utc::now(), Some(&spec))
+            .unwrap();
+        assert_eq!(spec, again);
+    }
+}
