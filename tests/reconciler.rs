@@ -60,6 +60,7 @@ fn settings() -> Settings {
         failed_retry: Duration::from_secs(3600),
         recording_wait: Duration::from_secs(5),
         drift_interval: Duration::ZERO,
+        attempt_timeout: Duration::from_secs(60),
     }
 }
 

@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -173,8 +172,7 @@ pub async fn listen(pool: PgPool, cache: Arc<HotCache>) {
 }
 
 async fn listen_once(pool: &PgPool, cache: &HotCache) -> sqlx::Result<()> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(CHANNEL).await?;
+    let mut listener = crate::db::listen(pool, CHANNEL).await?;
     cache.set_listening(true);
     // Changes made before LISTEN took effect were missed: let the key ring look again.
     cache.playback_keys_changed.notify_one();

@@ -10,6 +10,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::aws::AwsErrorKind;
+use crate::db;
+
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 pub use crate::domain::FieldError;
@@ -95,7 +98,11 @@ impl ApiError {
             // The row names an IVS resource that is gone: being deleted, or deleted outside
             // the service (the reconciler recreates it). A state conflict, not a gateway error.
             Self::Aws(e) if e.is_not_found() => StatusCode::CONFLICT,
+            Self::Aws(e) if e.kind == AwsErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Aws(_) => StatusCode::BAD_GATEWAY,
+            Self::Database(e) if db::unavailable_reason(e).is_some() => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -113,12 +120,20 @@ impl ApiError {
             Self::PayloadTooLarge => ("payload-too-large", "The request body is too large"),
             Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
             Self::Unavailable(_) => ("unavailable", "Service unavailable"),
+            Self::Aws(e) if e.kind == AwsErrorKind::Timeout => (
+                "aws-timeout",
+                "AWS did not answer in time; try again shortly",
+            ),
             Self::Aws(e) if e.retryable() => ("aws-unavailable", "AWS is busy; try again shortly"),
             Self::Aws(e) if e.is_not_found() => (
                 "aws-resource-missing",
                 "The channel does not exist in IVS right now",
             ),
             Self::Aws(_) => ("aws-error", "AWS refused the request"),
+            Self::Database(e) if db::unavailable_reason(e).is_some() => (
+                "database-unavailable",
+                "The database is unavailable; try again shortly",
+            ),
             Self::Database(_) | Self::Internal(_) => ("internal", "Internal server error"),
         };
         let mut problem = Problem {
@@ -151,10 +166,8 @@ impl ApiError {
             | Self::UnsupportedMediaType(d)
             | Self::Unavailable(d) => problem.detail = Some(d),
             Self::Aws(e) => problem.detail = Some(e.to_string()),
-            Self::MethodNotAllowed
-            | Self::PayloadTooLarge
-            | Self::Database(_)
-            | Self::Internal(_) => {}
+            Self::Database(e) => problem.detail = db::unavailable_reason(&e).map(str::to_owned),
+            Self::MethodNotAllowed | Self::PayloadTooLarge | Self::Internal(_) => {}
         }
         problem
     }
@@ -163,6 +176,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
+            Self::Database(e) if db::unavailable_reason(e).is_some() => {
+                tracing::warn!(error = %e, "database unavailable")
+            }
             Self::Database(e) => tracing::error!(error = %e, "database error"),
             Self::Internal(e) => tracing::error!(error = ?e, "internal error"),
             Self::Aws(e) => tracing::warn!(error = %e, "AWS call failed"),
@@ -175,8 +191,25 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        response
+        with_retry_after(response)
     }
+}
+
+/// How long a client should wait before retrying a 503 or 504: the cause (a busy database, a
+/// throttled or silent AWS) usually clears within seconds.
+pub const RETRY_AFTER_SECS: u32 = 2;
+
+/// Adds `Retry-After` to a 503 or 504 that does not carry one.
+fn with_retry_after(mut response: Response) -> Response {
+    let status = response.status();
+    let transient =
+        status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::GATEWAY_TIMEOUT;
+    if transient && !response.headers().contains_key(header::RETRY_AFTER) {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    }
+    response
 }
 
 pub fn problem_response(problem: Problem) -> Response {

@@ -38,7 +38,7 @@ async fn healthz() -> Json<Health> {
     )
 )]
 async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
-    let ping = sqlx::query("select 1").execute(&state.pool);
+    let ping = crate::db::ping(&state.pool);
     match tokio::time::timeout(Duration::from_secs(2), ping).await {
         Ok(Ok(_)) => Ok(Json(Health { status: "ready" })),
         Ok(Err(e)) => Err(ApiError::Unavailable(format!(

@@ -1,5 +1,6 @@
 //! Building and running the HTTP server: middleware, the listener, and graceful shutdown.
-//! `Application::build` binds first and exposes the port, so tests can use port 0.
+//! `Application::build` binds first and exposes the port, so tests can use port 0; the
+//! connections themselves (cap, timeouts, accept loop) are `connections`'.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware::{Next, from_fn, map_response};
 use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -18,7 +20,9 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_swagger_ui::SwaggerUi;
 
+use super::connections::{self, ConnectionLimits};
 use super::error::{ApiError, problem_for_bare_errors};
+use super::open_files;
 use super::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -87,18 +91,40 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     shutdown_grace: Duration,
+    limits: ConnectionLimits,
 }
 
 impl Application {
+    /// Binds, and raises the open-files soft limit to the hard limit (logged), so the connection
+    /// cap can be fitted into what the process may open.
     pub async fn build(bind: SocketAddr, state: AppState) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(bind)
             .await
             .with_context(|| format!("cannot listen on {bind}"))?;
-        let shutdown_grace = state.settings.shutdown_grace;
+        let settings = &state.settings;
+        let open_files = open_files::raise_to_hard_limit();
+        let max_connections = open_files::fit_connection_cap(settings.max_connections, open_files);
+        if max_connections < settings.max_connections {
+            tracing::warn!(
+                max_connections,
+                setting = settings.max_connections,
+                reserved = open_files::RESERVED_FILES,
+                "HTTP connection cap lowered to fit the open-files limit"
+            );
+        } else {
+            tracing::info!(max_connections, "HTTP connection cap");
+        }
+        let limits = ConnectionLimits {
+            header_read_timeout: settings.header_read_timeout,
+            keep_alive_idle: settings.keep_alive_idle,
+            max_connections,
+        };
+        let shutdown_grace = settings.shutdown_grace;
         Ok(Application {
             listener,
             router: app(state),
             shutdown_grace,
+            limits,
         })
     }
 
@@ -108,22 +134,20 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish for the grace period.
+    /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish
+    /// for the grace period.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        });
+        let stop = CancellationToken::new();
+        let server = connections::serve(self.listener, self.router, self.limits, stop.clone());
         let grace = self.shutdown_grace;
-        let mut stopped = stop_rx.clone();
         tokio::select! {
-            result = server => result.context("serving HTTP"),
+            () = server => Ok(()),
             () = async move {
-                let _ = stopped.wait_for(|s| *s).await;
+                shutdown.await;
+                stop.cancel();
                 tokio::time::sleep(grace).await;
             } => {
                 tracing::warn!("in-flight requests did not finish within the shutdown grace period");

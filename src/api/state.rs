@@ -74,4 +74,10 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
+    /// A connection must deliver a complete request head within this time.
+    pub header_read_timeout: Duration,
+    /// A connection idle between requests longer than this is closed.
+    pub keep_alive_idle: Duration,
+    /// At most this many connections at once (lowered to fit the open-files limit).
+    pub max_connections: usize,
 }

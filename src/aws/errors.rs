@@ -30,6 +30,8 @@ pub enum AwsErrorKind {
     Throttled,
     /// The client-side rate budget was not free within the caller's wait.
     BudgetExhausted,
+    /// AWS did not answer within the connect, attempt or operation timeout.
+    Timeout,
     /// AWS answered without what the call is for (an empty body).
     EmptyResponse,
     /// Anything else; `code` and `class` tell more.
@@ -151,13 +153,24 @@ where
         ),
         other => (None, Some(aws_smithy_error_chain(other))),
     };
+    let timed_out = match &error {
+        SdkError::TimeoutError(_) => true,
+        SdkError::DispatchFailure(failure) => failure.is_timeout(),
+        _ => false,
+    };
     let class = classify(code.as_deref(), status);
-    let kind = kind_of(code.as_deref(), status);
+    let kind = if timed_out {
+        AwsErrorKind::Timeout
+    } else {
+        kind_of(code.as_deref(), status)
+    };
     AwsError {
         kind,
         operation,
         code: code.unwrap_or_else(|| {
-            if status.is_some() {
+            if timed_out {
+                "Timeout".into()
+            } else if status.is_some() {
                 "UnknownError".into()
             } else {
                 "NetworkError".into()

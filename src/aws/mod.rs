@@ -14,6 +14,7 @@ mod ivs_resources;
 mod ivs_streams;
 pub mod limits;
 mod ssm;
+mod timeouts;
 
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ pub use ivs_channels::{BATCH_GET_MAX, CreatedChannel, ivs_name};
 pub use ivs_resources::ImportedKeyPair;
 pub use limits::{CallClass, RateLimits, RateSettings};
 pub use ssm::PutParameter;
+pub use timeouts::TimeoutSettings;
 
 use errors::{HasStatus, from_sdk};
 
@@ -53,33 +55,80 @@ pub struct Aws {
     ivs_once: aws_sdk_ivs::Client,
     ssm: aws_sdk_ssm::Client,
     limits: RateLimits,
+    sdk: aws_config::SdkConfig,
+    timeouts: TimeoutSettings,
 }
 
 impl Aws {
     /// Builds the clients from the SDK's standard configuration chain: region, credentials,
     /// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_IVS` / `AWS_ENDPOINT_URL_SSM`, retry settings.
-    pub async fn from_env(rates: &RateSettings) -> anyhow::Result<Self> {
+    pub async fn from_env(
+        rates: &RateSettings,
+        timeouts: &TimeoutSettings,
+    ) -> anyhow::Result<Self> {
         let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
         if config.region().is_none() {
             anyhow::bail!("no AWS region is configured: set AWS_REGION (or a profile region)");
         }
-        Ok(Self::from_config(&config, rates))
+        Ok(Self::from_config(&config, rates).with_timeouts(timeouts))
     }
 
+    /// Clients from an SDK configuration, with the default timeouts.
     pub fn from_config(config: &aws_config::SdkConfig, rates: &RateSettings) -> Self {
-        let ivs = aws_sdk_ivs::config::Builder::from(config).interceptor(interceptor::CallMetrics);
+        let timeouts = TimeoutSettings::default();
+        Self::build(
+            config,
+            RateLimits::new(rates),
+            timeouts.clone(),
+            timeouts.operation(),
+        )
+    }
+
+    fn build(
+        sdk: &aws_config::SdkConfig,
+        limits: RateLimits,
+        timeouts: TimeoutSettings,
+        operation: Duration,
+    ) -> Self {
+        let ivs = aws_sdk_ivs::config::Builder::from(sdk)
+            .interceptor(interceptor::CallMetrics)
+            .timeout_config(timeouts.sdk(operation));
         let ivs_once = ivs
             .clone()
             .retry_config(aws_config::retry::RetryConfig::disabled());
-        let ssm = aws_sdk_ssm::config::Builder::from(config)
+        let ssm = aws_sdk_ssm::config::Builder::from(sdk)
             .interceptor(interceptor::CallMetrics)
+            .timeout_config(timeouts.sdk(operation))
             .build();
         Aws {
             ivs: aws_sdk_ivs::Client::from_conf(ivs.build()),
             ivs_once: aws_sdk_ivs::Client::from_conf(ivs_once.build()),
             ssm: aws_sdk_ssm::Client::from_conf(ssm),
-            limits: RateLimits::new(rates),
+            limits,
+            sdk: sdk.clone(),
+            timeouts,
         }
+    }
+
+    /// The same clients and rate limits with other timeouts.
+    pub fn with_timeouts(&self, timeouts: &TimeoutSettings) -> Self {
+        Self::build(
+            &self.sdk,
+            self.limits.clone(),
+            timeouts.clone(),
+            timeouts.operation(),
+        )
+    }
+
+    /// The clients for calls made while answering an API request: the whole operation must fit
+    /// in the request timeout. The rate limits are shared with every other clone.
+    pub fn for_requests(&self) -> Self {
+        Self::build(
+            &self.sdk,
+            self.limits.clone(),
+            self.timeouts.clone(),
+            self.timeouts.request(),
+        )
     }
 
     /// Clients for a local endpoint (the simulator or moto) with fixed test credentials.

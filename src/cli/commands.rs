@@ -2,6 +2,7 @@
 //! management. Dev mode has a module of its own.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
@@ -43,6 +44,8 @@ pub(super) async fn serve(
     on_ready: Option<Box<dyn FnOnce(std::net::SocketAddr) + Send>>,
 ) -> anyhow::Result<()> {
     args.tokens.check()?;
+    let concurrency = (!args.no_reconciler).then_some(args.reconciler.reconciler_concurrency);
+    args.database.check_pool(true, concurrency)?;
     let pool = db::connect(&args.database).await?;
     if !args.skip_migrations {
         db::migrate(&pool).await?;
@@ -61,7 +64,7 @@ pub(super) async fn serve(
     let state = AppState::new(
         pool.clone(),
         HttpSettings::from(&args),
-        aws.clone(),
+        aws.for_requests(),
         tokens,
         maintain_keys,
         args.tokens.key_check(),
@@ -82,22 +85,34 @@ pub(super) async fn serve(
     let served = app.run_until_stopped(shutdown_signal()).await;
     stop.cancel();
     if let Some(workers) = workers {
-        let _ = workers.await;
+        finish_within(workers, Duration::from_secs(args.shutdown_grace_secs)).await;
     }
     served
+}
+
+/// Lets the reconciler finish its current steps, but never longer than the grace period: a
+/// step stuck on a silent AWS call must not keep the process from exiting.
+async fn finish_within(workers: tokio::task::JoinHandle<()>, grace: Duration) {
+    if tokio::time::timeout(grace, workers).await.is_err() {
+        tracing::warn!(
+            ?grace,
+            "reconciler steps still running at the end of the shutdown grace period; exiting"
+        );
+    }
 }
 
 /// The API's AWS clients. An API-only process (no reconciler) may run without an AWS region:
 /// the endpoints that call AWS then answer with AWS's error, everything else works.
 async fn api_aws(args: &ServeArgs) -> anyhow::Result<Aws> {
-    match Aws::from_env(&args.reconciler.rates).await {
+    match Aws::from_env(&args.reconciler.rates, &args.reconciler.timeouts).await {
         Ok(aws) => Ok(aws),
         Err(error) if args.no_reconciler => {
             tracing::warn!(%error, "no AWS configuration; stream keys, revocations and key rotation will fail");
             let config = aws_config::SdkConfig::builder()
                 .behavior_version(aws_config::BehaviorVersion::latest())
                 .build();
-            Ok(Aws::from_config(&config, &args.reconciler.rates))
+            Ok(Aws::from_config(&config, &args.reconciler.rates)
+                .with_timeouts(&args.reconciler.timeouts))
         }
         Err(error) => Err(error),
     }
@@ -121,8 +136,12 @@ fn reconciler_ctx(
 /// Reconciler workers alone, until SIGTERM/SIGINT.
 async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     args.tokens.check()?;
+    args.database
+        .check_pool(false, Some(args.reconciler.reconciler_concurrency))?;
+    // As `serve` does when it binds (Application::build): Postgres and AWS connections are files.
+    crate::api::open_files::raise_to_hard_limit();
     let pool = db::connect(&args.database).await?;
-    let aws = Aws::from_env(&args.reconciler.rates).await?;
+    let aws = Aws::from_env(&args.reconciler.rates, &args.reconciler.timeouts).await?;
     let ctx = reconciler_ctx(&pool, &aws, &args.reconciler);
     let stop = CancellationToken::new();
     let workers = tokio::spawn(reconciler::run(ctx, stop.clone()));
@@ -137,7 +156,8 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     ));
     shutdown_signal().await;
     stop.cancel();
-    workers.await.context("reconciler task")
+    finish_within(workers, Duration::from_secs(args.shutdown_grace_secs)).await;
+    Ok(())
 }
 
 pub(super) async fn create_key(
@@ -224,7 +244,11 @@ async fn api_key(command: ApiKeyCommand) -> anyhow::Result<()> {
 async fn playback_key(command: PlaybackKeyCommand) -> anyhow::Result<()> {
     match command {
         PlaybackKeyCommand::Init { ssm_parameter } => {
-            let aws = Aws::from_env(&aws::RateSettings::default()).await?;
+            let aws = Aws::from_env(
+                &aws::RateSettings::default(),
+                &aws::TimeoutSettings::default(),
+            )
+            .await?;
             let loaded = source::store_new(&aws, &ssm_parameter, false).await?;
             println!(
                 "stored a new P-384 signing key in the SecureString parameter {ssm_parameter}"
@@ -256,7 +280,11 @@ async fn playback_key(command: PlaybackKeyCommand) -> anyhow::Result<()> {
         }
         PlaybackKeyCommand::Rotate { database, tokens } => {
             let pool = db::connect(&database).await?;
-            let aws = Aws::from_env(&aws::RateSettings::default()).await?;
+            let aws = Aws::from_env(
+                &aws::RateSettings::default(),
+                &aws::TimeoutSettings::default(),
+            )
+            .await?;
             let ring = KeyRing::new(tokens.source()?);
             let row = lifecycle::rotate(&pool, &aws, &ring, tokens.max_ttl())
                 .await

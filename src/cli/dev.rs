@@ -32,7 +32,9 @@ pub async fn run(dev: DevArgs) -> anyhow::Result<()> {
         }
     };
     tracing::info!(%endpoint, "AWS calls go to the simulator");
-    let aws = Aws::for_local_endpoint(&endpoint, "us-east-1", &args.reconciler.rates).await;
+    let aws = Aws::for_local_endpoint(&endpoint, "us-east-1", &args.reconciler.rates)
+        .await
+        .with_timeouts(&args.reconciler.timeouts);
     if args.tokens.source()? == KeySource::None {
         // Dev mode signs tokens out of the box: a generated key, kept in the simulator's SSM so
         // that rotation works as in production.

@@ -68,6 +68,18 @@ pub struct ServeArgs {
     /// Seconds to let in-flight requests finish after SIGTERM/SIGINT.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     pub shutdown_grace_secs: u64,
+    /// Seconds a connection may take to send a complete request head (from connecting, or from
+    /// the first byte of a later request); slower connections are closed.
+    #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http_header_read_timeout_secs: u64,
+    /// Seconds a keep-alive connection may sit idle between requests (or stall while its response
+    /// is written) before it is closed.
+    #[arg(long, env = "HTTP_KEEP_ALIVE_IDLE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http_keep_alive_idle_secs: u64,
+    /// Most HTTP connections open at once; further clients wait in the listen backlog. Lowered at
+    /// start-up to leave 128 of the open-files limit for Postgres, AWS and the process.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub http_max_connections: u32,
     /// Serve the API without running reconciler workers in this process.
     #[arg(long, env = "RECONCILER_DISABLED")]
     pub no_reconciler: bool,
@@ -93,6 +105,9 @@ pub struct DevArgs {
 pub struct WorkerArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// Seconds to let reconcile steps finish after SIGTERM/SIGINT.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 20)]
+    pub shutdown_grace_secs: u64,
     #[command(flatten)]
     pub reconciler: ReconcilerArgs,
     #[command(flatten)]
@@ -158,6 +173,9 @@ impl From<&ServeArgs> for crate::api::HttpSettings {
             request_timeout: std::time::Duration::from_secs(args.request_timeout_secs),
             max_body_bytes: args.max_body_bytes as usize,
             shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace_secs),
+            header_read_timeout: std::time::Duration::from_secs(args.http_header_read_timeout_secs),
+            keep_alive_idle: std::time::Duration::from_secs(args.http_keep_alive_idle_secs),
+            max_connections: args.http_max_connections as usize,
         }
     }
 }

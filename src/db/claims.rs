@@ -32,6 +32,9 @@ pub struct Claimed {
     pub stream_key_rotation_requested_at: Option<DateTime<Utc>>,
 }
 
+/// The notification channel a trigger signals when a row needs work.
+pub const WORK_CHANNEL: &str = "channel_work";
+
 /// Why a fenced write did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum FenceError {

@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -148,8 +147,7 @@ pub async fn run(ctx: Ctx, stop: CancellationToken) {
 async fn listen(pool: PgPool, wake: Arc<Notify>, stop: CancellationToken) {
     while !stop.is_cancelled() {
         let listener = async {
-            let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen("channel_work").await?;
+            let mut listener = db::listen(&pool, db::claims::WORK_CHANNEL).await?;
             loop {
                 listener.recv().await?;
                 wake.notify_one();
@@ -190,13 +188,13 @@ async fn reconcile_and_record(ctx: Ctx, row: Claimed) {
         })
     };
     let started = std::time::Instant::now();
-    let result = channel::reconcile(&ctx, &row).await;
-    let outcome = match &result {
-        Ok(()) => "done",
-        Err(StepError::Defer { .. }) => "deferred",
-        Err(e) if e.is_permanent() => "failed",
-        Err(_) => "retry",
-    };
+    // A call that never answers must not hold the slot and the lease forever: past the
+    // deadline the attempt is dropped, the heartbeat stops, and the row is retried.
+    let deadline = ctx.settings.attempt_timeout;
+    let result = tokio::time::timeout(deadline, channel::reconcile(&ctx, &row))
+        .await
+        .unwrap_or(Err(StepError::TimedOut(deadline)));
+    let outcome: &'static str = step::Outcome::of(&result).into();
     metrics::counter!(crate::metrics::RECONCILE_ATTEMPTS, "outcome" => outcome).increment(1);
     metrics::histogram!(crate::metrics::RECONCILE_DURATION, "outcome" => outcome)
         .record(started.elapsed().as_secs_f64());

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::aws::RateSettings;
+use crate::aws::{RateSettings, TimeoutSettings};
 
 /// The reconciler's settings. Out-of-range values are refused at start-up with the setting's
 /// name, never clamped silently.
@@ -33,8 +33,14 @@ pub struct ReconcilerArgs {
     /// Seconds to wait for a new recording configuration to become ACTIVE within one attempt.
     #[arg(long, env = "RECORDING_ACTIVE_WAIT_SECS", default_value_t = 30)]
     pub recording_active_wait_secs: u64,
+    /// Seconds one reconcile of one channel may take; beyond it the attempt is dropped (its
+    /// lease stops being renewed) and the channel is retried with backoff.
+    #[arg(long, env = "RECONCILER_ATTEMPT_TIMEOUT_SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(5..))]
+    pub reconciler_attempt_timeout_secs: u64,
     #[command(flatten)]
     pub rates: RateSettings,
+    #[command(flatten)]
+    pub timeouts: TimeoutSettings,
 }
 
 /// The settings in the form the steps use.
@@ -48,6 +54,7 @@ pub struct Settings {
     pub failed_retry: Duration,
     pub recording_wait: Duration,
     pub drift_interval: Duration,
+    pub attempt_timeout: Duration,
 }
 
 impl From<&ReconcilerArgs> for Settings {
@@ -61,6 +68,7 @@ impl From<&ReconcilerArgs> for Settings {
             failed_retry: Duration::from_secs(a.reconciler_failed_retry_secs),
             recording_wait: Duration::from_secs(a.recording_active_wait_secs),
             drift_interval: Duration::from_secs(a.drift_sweep_secs),
+            attempt_timeout: Duration::from_secs(a.reconciler_attempt_timeout_secs),
         }
     }
 }

@@ -22,6 +22,10 @@ pub enum StepError {
     /// Another worker took the row over: this attempt's result is dropped, nothing recorded.
     #[error("lost the lease on channel {0}")]
     LeaseLost(uuid::Uuid),
+    /// The attempt ran past its deadline (AWS or the database stopped answering): try again
+    /// after a backoff.
+    #[error("the attempt took longer than {0:?} and was abandoned")]
+    TimedOut(Duration),
     /// Database trouble: try again soon.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -35,6 +39,27 @@ impl From<FenceError> for StepError {
         match e {
             FenceError::LeaseLost(id) => StepError::LeaseLost(id),
             FenceError::Database(e) => StepError::Database(e),
+        }
+    }
+}
+
+/// How a reconcile attempt ended, as the metrics label it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+pub enum Outcome {
+    Done,
+    Deferred,
+    Failed,
+    Retry,
+}
+
+impl Outcome {
+    pub fn of(result: &Result<(), StepError>) -> Outcome {
+        match result {
+            Ok(()) => Outcome::Done,
+            Err(StepError::Defer { .. }) => Outcome::Deferred,
+            Err(e) if e.is_permanent() => Outcome::Failed,
+            Err(_) => Outcome::Retry,
         }
     }
 }
@@ -59,6 +84,7 @@ impl StepError {
             StepError::Aws(e) => !e.retryable(),
             StepError::Permanent { .. } => true,
             StepError::Defer { .. }
+            | StepError::TimedOut(_)
             | StepError::LeaseLost(_)
             | StepError::Database(_)
             | StepError::Internal(_) => false,
@@ -71,6 +97,7 @@ impl StepError {
             StepError::Aws(e) => e.code.clone(),
             StepError::Defer { .. } => "Waiting".into(),
             StepError::Permanent { code, .. } => (*code).into(),
+            StepError::TimedOut(_) => "AttemptTimedOut".into(),
             StepError::LeaseLost(_) | StepError::Database(_) | StepError::Internal(_) => {
                 "InternalError".into()
             }

@@ -20,6 +20,7 @@ mod malformed;
 mod metrics;
 mod openapi;
 mod pagination;
+mod resilience;
 mod streams;
 mod tokens;
 mod validation;
