@@ -936,3 +936,136 @@ async fn a_lock_whose_work_panics_or_is_cancelled_is_freed_for_the_next_attempt(
         .unwrap();
     assert_eq!(held, 0);
 }
+
+/// A TCP proxy between the service and the simulator that can fall silent: it keeps accepting
+/// connections and reading requests but forwards and answers nothing, like a dropped route, a
+/// stuck NAT or a half-open connection. Healing it lets bytes through again.
+struct SilentProxy {
+    endpoint: String,
+    silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SilentProxy {
+    async fn spawn(upstream: &str) -> SilentProxy {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let silent = std::sync::Arc::new(AtomicBool::new(false));
+        let gate = silent.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let (up, down) = (gate.clone(), gate.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n @ 1..) = client_read.read(&mut buf).await {
+                        if !up.load(Ordering::SeqCst)
+                            && server_write.write_all(&buf[..n]).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n @ 1..) = server_read.read(&mut buf).await {
+                        if !down.load(Ordering::SeqCst)
+                            && client_write.write_all(&buf[..n]).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        SilentProxy { endpoint, silent }
+    }
+
+    fn set_silent(&self, silent: bool) {
+        self.silent
+            .store(silent, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn aws_falling_silent_then_healing_never_wedges_the_reconciler() {
+    let w = World::new().await;
+    let proxy = SilentProxy::spawn(&w.sim.endpoint()).await;
+    let timeouts = ivs_provisioner::aws::TimeoutSettings {
+        aws_connect_timeout_secs: 1,
+        aws_attempt_timeout_secs: 1,
+        aws_operation_timeout_secs: 3,
+        aws_request_timeout_secs: 2,
+    };
+    let aws = Aws::for_local_endpoint(&proxy.endpoint, REGION, &unlimited())
+        .await
+        .with_timeouts(&timeouts);
+    let mut silent_settings = settings();
+    silent_settings.attempt_timeout = Duration::from_secs(8);
+    let managed_key = wiring::managed_key(w.pool.clone(), aws.clone());
+    let ctx = Ctx::new(w.pool.clone(), aws, silent_settings, managed_key);
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        ids.push(
+            w.declare(if i % 2 == 0 {
+                json!({"tenant": "net", "name": format!("class-{i}"), "recording": {"s3_bucket_name": "net-rec"}})
+            } else {
+                json!({"tenant": "net", "name": format!("class-{i}")})
+            })
+            .await,
+        );
+    }
+
+    // AWS goes silent while the reconciler works, for longer than every timeout, then heals.
+    proxy.set_silent(true);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let workers = tokio::spawn(reconciler::run(ctx, stop.clone()));
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let timed_out: i64 = sqlx::query_scalar(
+        "select count(*) from channels where last_error->>'code' in ('Timeout', 'AttemptTimedOut')",
+    )
+    .fetch_one(&w.pool)
+    .await
+    .unwrap();
+    let codes: Vec<Option<String>> = sqlx::query_scalar("select last_error->>'code' from channels")
+        .fetch_all(&w.pool)
+        .await
+        .unwrap();
+    assert!(
+        timed_out > 0,
+        "attempts against the silent AWS timed out instead of hanging: {codes:?}"
+    );
+    proxy.set_silent(false);
+
+    let healed = std::time::Instant::now();
+    let mut ready = 0;
+    while healed.elapsed() < Duration::from_secs(60) {
+        ready = 0;
+        for id in &ids {
+            ready += usize::from(w.phase(*id).await == "ready");
+        }
+        if ready == ids.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    stop.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(10), workers).await;
+    assert_eq!(
+        ready,
+        ids.len(),
+        "every channel ready after the network healed"
+    );
+    assert!(
+        stopped.is_ok(),
+        "the reconciler stops promptly after healing"
+    );
+    w.assert_no_duplicates_or_orphans().await;
+}
