@@ -21,6 +21,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use common::silent_proxy::SilentProxy;
 use common::{KillOnDrop, TestDatabase};
 
 /// A channel row as the tests read it: the stored JSON as it is, the phase as its text.
@@ -935,63 +936,6 @@ async fn a_lock_whose_work_panics_or_is_cancelled_is_freed_for_the_next_attempt(
         .await
         .unwrap();
     assert_eq!(held, 0);
-}
-
-/// A TCP proxy between the service and the simulator that can fall silent: it keeps accepting
-/// connections and reading requests but forwards and answers nothing, like a dropped route, a
-/// stuck NAT or a half-open connection. Healing it lets bytes through again.
-struct SilentProxy {
-    endpoint: String,
-    silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl SilentProxy {
-    async fn spawn(upstream: &str) -> SilentProxy {
-        use std::sync::atomic::{AtomicBool, Ordering};
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-        let upstream = upstream.trim_start_matches("http://").to_owned();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let silent = std::sync::Arc::new(AtomicBool::new(false));
-        let gate = silent.clone();
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
-                    continue;
-                };
-                let (mut client_read, mut client_write) = client.into_split();
-                let (mut server_read, mut server_write) = server.into_split();
-                let (up, down) = (gate.clone(), gate.clone());
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    while let Ok(n @ 1..) = client_read.read(&mut buf).await {
-                        if !up.load(Ordering::SeqCst)
-                            && server_write.write_all(&buf[..n]).await.is_err()
-                        {
-                            return;
-                        }
-                    }
-                });
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    while let Ok(n @ 1..) = server_read.read(&mut buf).await {
-                        if !down.load(Ordering::SeqCst)
-                            && client_write.write_all(&buf[..n]).await.is_err()
-                        {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        SilentProxy { endpoint, silent }
-    }
-
-    fn set_silent(&self, silent: bool) {
-        self.silent
-            .store(silent, std::sync::atomic::Ordering::SeqCst);
-    }
 }
 
 #[tokio::test]

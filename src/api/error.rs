@@ -36,6 +36,14 @@ pub struct Problem {
     /// The channel a conflict is about.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel_id: Option<Uuid>,
+    /// The limit a refused request ran into (limit problems only): channels or requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1000000)]
+    pub limit: Option<i64>,
+    /// How much of that limit is in use (limit problems only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, maximum = 1000000)]
+    pub current: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +68,22 @@ pub enum ApiError {
         detail: String,
         channel_id: Option<Uuid>,
     },
+    /// A create would pass a limit on channels: the tenant's `max_live_channels`, or the AWS
+    /// account's channel quota (the guard). 409: waiting does not help, a delete or an operator does.
+    #[error("limit reached: {detail}")]
+    LimitReached {
+        kind: LimitKind,
+        detail: String,
+        limit: i64,
+        current: i64,
+    },
+    /// The caller's request budget is spent; `Retry-After` says when the next request fits.
+    #[error("too many requests: {detail}")]
+    TooManyRequests {
+        detail: String,
+        retry_after_secs: u64,
+        limit: i64,
+    },
     #[error("payload too large")]
     PayloadTooLarge,
     #[error("unsupported media type: {0}")]
@@ -77,6 +101,15 @@ pub enum ApiError {
 
 pub type ApiResult<T, E = ApiError> = std::result::Result<T, E>;
 
+/// Which channel limit a create ran into; each has its own problem `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    /// The tenant's `max_live_channels`.
+    TenantChannels,
+    /// The AWS account's IVS channel quota, less the reserve.
+    AccountChannels,
+}
+
 impl ApiError {
     pub fn not_found_channel() -> Self {
         Self::NotFound("no such channel".into())
@@ -90,15 +123,16 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Conflict { .. } | Self::LimitReached { .. } => StatusCode::CONFLICT,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Aws(e) if e.kind == AwsErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Aws(e) if e.retryable() => StatusCode::SERVICE_UNAVAILABLE,
             // The row names an IVS resource that is gone: being deleted, or deleted outside
             // the service (the reconciler recreates it). A state conflict, not a gateway error.
             Self::Aws(e) if e.is_not_found() => StatusCode::CONFLICT,
-            Self::Aws(e) if e.kind == AwsErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Aws(_) => StatusCode::BAD_GATEWAY,
             Self::Database(e) if db::unavailable_reason(e).is_some() => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -117,6 +151,24 @@ impl ApiError {
             Self::NotFound(_) => ("not-found", "Not found"),
             Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             Self::Conflict { .. } => ("conflict", "Conflict"),
+            Self::LimitReached {
+                kind: LimitKind::TenantChannels,
+                ..
+            } => (
+                "tenant-channel-limit",
+                "The tenant has reached its limit of live channels",
+            ),
+            Self::LimitReached {
+                kind: LimitKind::AccountChannels,
+                ..
+            } => (
+                "account-full",
+                "The AWS account cannot take another IVS channel",
+            ),
+            Self::TooManyRequests { .. } => (
+                "rate-limited",
+                "Too many requests; wait for Retry-After seconds",
+            ),
             Self::PayloadTooLarge => ("payload-too-large", "The request body is too large"),
             Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
             Self::Unavailable(_) => ("unavailable", "Service unavailable"),
@@ -143,8 +195,24 @@ impl ApiError {
             detail: None,
             errors: Vec::new(),
             channel_id: None,
+            limit: None,
+            current: None,
         };
         match self {
+            Self::LimitReached {
+                detail,
+                limit,
+                current,
+                ..
+            } => {
+                problem.detail = Some(detail);
+                problem.limit = Some(limit);
+                problem.current = Some(current);
+            }
+            Self::TooManyRequests { detail, limit, .. } => {
+                problem.detail = Some(detail);
+                problem.limit = Some(limit);
+            }
             Self::Validation(errors) => {
                 problem.detail = Some(format!("{} field(s) are invalid; see errors", errors.len()));
                 problem.errors = errors;
@@ -185,11 +253,22 @@ impl IntoResponse for ApiError {
             _ => tracing::debug!(error = %self, "request refused"),
         }
         let unauthorized = matches!(self, Self::Unauthorized);
+        let retry_after = match &self {
+            Self::TooManyRequests {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        };
         let mut response = problem_response(self.problem());
         if unauthorized {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         with_retry_after(response)
     }

@@ -1,17 +1,21 @@
 //! The database as a source of trouble: a lock held by other work or an unreachable database
 //! gives a quick 503 with `Retry-After` (never a 500, never a wait for the request timeout); the
 //! LISTEN sessions never take the pool's connections; a pool too small for the process is
-//! refused at start-up with the settings named.
+//! refused at start-up with the settings named. And AWS falling silent: API reads that need it
+//! answer within seconds, and SIGTERM ends the process within its grace period.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ivs_provisioner::aws::{Aws, RateSettings, TimeoutSettings};
 use ivs_provisioner::db::{self, DatabaseArgs};
 use ivs_provisioner::playback_keys::{KeyRing, KeySource, Tokens};
 use reqwest::StatusCode;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgPool};
 
+use crate::common::KillOnDrop;
+use crate::common::silent_proxy::SilentProxy;
 use crate::helpers::{LIMITS, TestApp, channel, client, id_of, send, serve};
 
 /// The application served on `pool` (no signing key: these tests need none).
@@ -182,4 +186,136 @@ async fn a_pool_too_small_for_the_process_is_refused_at_start_up_naming_the_sett
             "{stderr}"
         );
     }
+}
+
+/// The application served on the test's database, with AWS behind a proxy that can fall silent.
+async fn app_behind_proxy(
+    app: &TestApp,
+) -> (String, SilentProxy, tokio::sync::oneshot::Sender<()>) {
+    let proxy = SilentProxy::spawn(&app.sim.endpoint()).await;
+    let timeouts = TimeoutSettings {
+        aws_request_timeout_secs: 2,
+        ..TimeoutSettings::default()
+    };
+    let aws = Aws::for_local_endpoint(&proxy.endpoint, "us-east-1", &RateSettings::unlimited())
+        .await
+        .with_timeouts(&timeouts)
+        .for_requests();
+    let tokens = Tokens::new(Arc::new(KeyRing::new(KeySource::None)), LIMITS);
+    let (address, stop) = serve(app.pool.clone(), aws, tokens).await;
+    (address, proxy, stop)
+}
+
+#[tokio::test]
+async fn api_reads_that_need_a_silent_aws_answer_within_seconds() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_key().await;
+    let id = id_of(&app.create_channel(&admin, &channel("acme", "yoga")).await);
+    app.reconcile().await;
+    let (address, proxy, _stop) = app_behind_proxy(&app).await;
+    proxy.set_silent(true);
+
+    let started = Instant::now();
+    let key = send(
+        client()
+            .get(format!("{address}/v1/channels/{id}/stream-key"))
+            .bearer_auth(&admin),
+    )
+    .await;
+    let problem = key.problem(StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(problem["type"], "urn:ivs-provisioner:problem:aws-timeout");
+    assert!(key.header("retry-after").is_some(), "{:?}", key.headers);
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The channel itself still reads, with the live status unknown and why.
+    let started = Instant::now();
+    let read = send(
+        client()
+            .get(format!("{address}/v1/channels/{id}"))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+    assert_eq!(read.json()["stream"]["state"], "unknown", "{}", read.text);
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+
+    proxy.set_silent(false);
+    let key = send(
+        client()
+            .get(format!("{address}/v1/channels/{id}/stream-key"))
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert_eq!(key.status, StatusCode::OK, "{}", key.text);
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_service_within_its_grace_while_aws_is_silent() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_key().await;
+    let id = id_of(&app.create_channel(&admin, &channel("acme", "yoga")).await);
+    let proxy = SilentProxy::spawn(&app.sim.endpoint()).await;
+    proxy.set_silent(true);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ivs-provisioner"))
+        .arg("serve")
+        .env("DATABASE_URL", &app.database_url)
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("SHUTDOWN_GRACE_SECS", "3")
+        .env("RECONCILER_POLL_SECS", "1")
+        .env("DRIFT_SWEEP_SECS", "0")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+
+    // The reconciler claims the channel and is stuck in a call to the silent AWS.
+    let mut claimed = false;
+    for _ in 0..100 {
+        let phase: String = sqlx::query_scalar("select phase from channels where id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        if phase == "provisioning" {
+            claimed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(claimed, "the service claimed the channel");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let pid = child.0.id().to_string();
+    let stopping = Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut exited = None;
+    while stopping.elapsed() < Duration::from_secs(15) {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = stopping.elapsed();
+    assert!(exited.is_some(), "still running {took:?} after SIGTERM");
+    assert!(took < Duration::from_secs(6), "took {took:?} (grace 3 s)");
 }

@@ -4,7 +4,10 @@
 //! Cargo does not build `tests/common/mod.rs` as a test target; each binary includes it
 //! (`mod common;`, or `#[path = "../common/mod.rs"] mod common;` from `tests/api`) and uses only
 //! part of it, hence `dead_code` is allowed here.
+
 #![allow(dead_code)]
+
+pub mod silent_proxy;
 
 use std::process::Child;
 use std::time::Duration;
