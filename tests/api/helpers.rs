@@ -304,6 +304,9 @@ pub async fn serve(pool: PgPool, aws: Aws, tokens: Arc<Tokens>) -> (String, ones
         request_timeout: Duration::from_secs(30),
         max_body_bytes: MAX_BODY_BYTES,
         shutdown_grace: Duration::from_secs(1),
+        header_read_timeout: Duration::from_secs(10),
+        keep_alive_idle: Duration::from_secs(60),
+        max_connections: 1024,
     };
     let state = AppState::new(pool, settings, aws, tokens, None, Duration::from_secs(3600));
     let bind: SocketAddr = "127.0.0.1:0".parse().expect("a socket address");

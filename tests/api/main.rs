@@ -11,6 +11,7 @@ mod audit;
 mod auth;
 mod channels;
 mod cli;
+mod connections;
 mod custody;
 mod drift;
 mod health;
