@@ -1,12 +1,13 @@
 //! In-process caches that keep the token hot path off the database: authenticated API keys (by
-//! hash, used by minting only) and the facts about a channel that minting needs. Postgres
-//! triggers `NOTIFY ivsp_cache` on every change to `api_keys`, `channels` and `playback_keys`, a
-//! listener clears the affected entries, and while the listener is not connected the caches are
-//! bypassed altogether. An epoch guards against a read that raced with an invalidation putting a
-//! stale entry back. A change is therefore seen within the notification's latency
-//! (milliseconds); a short TTL bounds any remaining gap. Both maps are bounded (moka, which
-//! evicts the least useful entries first), so a flood of distinct keys or channels cannot grow
-//! memory.
+//! hash: minting uses them, the rate limiter only to find a request's budget), the facts about a
+//! channel that minting needs, and each tenant's own limits (the request budgets). Postgres
+//! triggers `NOTIFY ivsp_cache` on every change to `api_keys`, `channels`, `tenant_limits` and
+//! `playback_keys`, a listener clears the affected entries, and while the listener is not
+//! connected the caches are bypassed altogether. An epoch guards against a read that raced with
+//! an invalidation putting a stale entry back. A change is therefore seen within the
+//! notification's latency (milliseconds); a short TTL bounds any remaining gap. Every map is
+//! bounded (moka, which evicts the least useful entries first), so a flood of distinct keys or
+//! channels cannot grow memory.
 
 use std::hash::Hash;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::auth::Caller;
+use crate::domain::limits::TenantLimitOverrides;
 
 pub const CHANNEL: &str = "ivsp_cache";
 const TTL: Duration = Duration::from_secs(60);
@@ -67,6 +69,9 @@ pub struct HotCache {
     epoch: AtomicU64,
     api_keys: Map<[u8; 32], Caller>,
     channels: Map<Uuid, MintTarget>,
+    /// Each tenant's own limits (the default, all `None`, when it has no row), for the request
+    /// budgets: `tenant_limits:<tenant>` invalidates one.
+    tenant_limits: Map<String, TenantLimitOverrides>,
     /// Woken on every `playback_keys` change (the key ring reloads).
     pub playback_keys_changed: Arc<Notify>,
 }
@@ -78,6 +83,7 @@ impl Default for HotCache {
             epoch: AtomicU64::new(0),
             api_keys: Map::new(),
             channels: Map::new(),
+            tenant_limits: Map::new(),
             playback_keys_changed: Arc::new(Notify::new()),
         }
     }
@@ -121,6 +127,25 @@ impl HotCache {
         }
     }
 
+    pub fn tenant_limits(&self, tenant: &str) -> Option<Arc<TenantLimitOverrides>> {
+        self.enabled()
+            .then(|| self.tenant_limits.0.get(tenant))
+            .flatten()
+    }
+
+    pub fn put_tenant_limits(&self, epoch: Epoch, tenant: String, limits: TenantLimitOverrides) {
+        if self.still(epoch) {
+            self.tenant_limits.put(tenant, Arc::new(limits));
+        }
+    }
+
+    /// Forgets a channel this process just changed, so its own next request sees the change at
+    /// once (other processes see it when the notification arrives).
+    pub fn forget_channel(&self, id: &Uuid) {
+        self.bump();
+        self.channels.remove(id);
+    }
+
     fn bump(&self) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
     }
@@ -129,9 +154,11 @@ impl HotCache {
         self.bump();
         self.api_keys.clear();
         self.channels.clear();
+        self.tenant_limits.clear();
     }
 
-    /// Applies one notification payload: `api_keys`, `channel:<id>` or `playback_keys`.
+    /// Applies one notification payload: `api_keys`, `channel:<id>`, `tenant_limits:<tenant>` or
+    /// `playback_keys`.
     fn invalidate(&self, payload: &str) {
         self.bump();
         match payload.split_once(':') {
@@ -139,6 +166,7 @@ impl HotCache {
                 Ok(id) => self.channels.remove(&id),
                 Err(_) => self.clear(),
             },
+            Some(("tenant_limits", tenant)) => self.tenant_limits.0.invalidate(tenant),
             _ if payload == "api_keys" => self.api_keys.clear(),
             _ if payload == "playback_keys" => self.playback_keys_changed.notify_one(),
             _ => self.clear(),
@@ -238,5 +266,14 @@ mod tests {
         assert!(cache.channel(&id).is_none() && cache.api_key(&[3; 32]).is_some());
         cache.invalidate("api_keys");
         assert!(cache.api_key(&[3; 32]).is_none());
+        let limits = TenantLimitOverrides {
+            burst: Some(5),
+            ..Default::default()
+        };
+        cache.put_tenant_limits(cache.epoch(), "t1".into(), limits);
+        cache.put_tenant_limits(cache.epoch(), "t2".into(), limits);
+        cache.invalidate("tenant_limits:t1");
+        assert!(cache.tenant_limits("t1").is_none());
+        assert_eq!(cache.tenant_limits("t2").as_deref(), Some(&limits));
     }
 }

@@ -1,7 +1,8 @@
 //! `/v1/channels`: declare, read, list, change and delete channels, and read their audit trail.
 //!
 //! The API only records desired state; the reconciler makes AWS match it. Creates are idempotent
-//! on (tenant, name) so a booking system can retry freely.
+//! on (tenant, name) so a booking system can retry freely, and are admitted only within the
+//! tenant's channel limit and the account's IVS channel quota (`limits`).
 
 use axum::Json;
 use axum::extract::State;
@@ -21,6 +22,7 @@ pub use super::channel_views::{
 };
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{ApiJson, ApiQuery, ChannelId, from_value};
+use super::limits::{self, Verdict};
 use super::pagination::{self, PageQuery, page_limit};
 use crate::db::{self, channels::ChannelRow};
 use crate::domain::channel::ChannelRequest;
@@ -39,10 +41,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct ListChannelsQuery {
     /// Only this tenant's channels.
+    #[param(max_length = 64, pattern = "^[a-zA-Z0-9_-]{1,64}$")]
     tenant: Option<String>,
     /// Only channels in this phase.
     phase: Option<Phase>,
     /// Only channels whose name starts with this.
+    #[param(max_length = 128, pattern = "^[a-zA-Z0-9_-]{0,128}$")]
     name_prefix: Option<String>,
     /// Include deleted channels (history). Default false.
     include_deleted: Option<bool>,
@@ -50,6 +54,7 @@ pub struct ListChannelsQuery {
     #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
     cursor: Option<String>,
 }
 
@@ -85,7 +90,9 @@ pub(crate) async fn visible_channel(
         (status = 202, description = "Channel declared; provisioning follows", body = Channel,
          headers(("location" = String, description = "URL of the channel"))),
         (status = 200, description = "The same channel was declared before with the same spec", body = Channel),
-        (status = 409, description = "A live channel with this tenant and name has a different spec, or is being deleted; `channel_id` names it",
+        (status = 409, description = "A live channel with this tenant and name has a different spec, or is being deleted (`channel_id` names it); \
+                                      or the tenant has reached its `max_live_channels`, or the AWS account cannot take another IVS channel \
+                                      (`limit` and `current` name the limit and the count; nothing was sent to IVS)",
          body = crate::api::error::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -104,9 +111,25 @@ async fn create_channel(
         )));
     }
     // A concurrent delete can free the name between the insert and the lookup: try again then.
-    for _ in 0..3 {
+    // Near the account's capacity the create is tried once more under the exclusive lock.
+    let mut exclusive = false;
+    for _ in 0..4 {
         let mut tx = state.pool.begin().await?;
+        let limits = &state.settings.limits;
+        let admission = limits::lock_for_create(&mut tx, limits, &spec.tenant, exclusive).await?;
         if let Some(row) = db::channels::insert_if_absent(&mut *tx, Uuid::now_v7(), &spec).await? {
+            match admission.check(&mut tx, &spec.tenant).await? {
+                Verdict::Admit => {}
+                Verdict::Refuse(refusal) => {
+                    tx.rollback().await?;
+                    return Err(refusal);
+                }
+                Verdict::RetryExclusive => {
+                    tx.rollback().await?;
+                    exclusive = true;
+                    continue;
+                }
+            }
             db::events::insert(
                 &mut *tx,
                 row.id,
@@ -319,6 +342,7 @@ async fn patch_channel(
     )
     .await?;
     tx.commit().await?;
+    state.cache.forget_channel(&id);
     Ok((StatusCode::ACCEPTED, Json(Channel::from(row))).into_response())
 }
 
@@ -371,6 +395,7 @@ async fn delete_channel(
         }
     };
     tx.commit().await?;
+    state.cache.forget_channel(&id);
     Ok((StatusCode::ACCEPTED, Json(Channel::from(row))).into_response())
 }
 
@@ -396,6 +421,7 @@ async fn reconcile_channel(
     let kind = EventKind::RetryRequested;
     db::events::insert(&mut *tx, id, &caller.key_name, kind, json!({})).await?;
     tx.commit().await?;
+    state.cache.forget_channel(&id);
     Ok((StatusCode::ACCEPTED, Json(Channel::from(row))).into_response())
 }
 

@@ -131,5 +131,6 @@ async fn rotate_stream_key(
     )
     .await?;
     tx.commit().await?;
+    state.cache.forget_channel(&id);
     Ok((StatusCode::ACCEPTED, Json(Channel::from(row))))
 }
