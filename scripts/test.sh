@@ -5,8 +5,9 @@
 #
 # On a fresh machine it starts the installed Postgres if it is down, drops test databases left
 # by earlier runs, prepares the Python virtualenv the simulator's moto tests use, then runs
-# `cargo fmt --check`, the layer check, `cargo clippy -D warnings`, `cargo test --workspace`, and schemathesis
-# against the running service (scripts/fuzz-api.sh).
+# `cargo fmt --check`, the layer check, Spectral with the OWASP ruleset over the committed OpenAPI
+# document (installed with npm into .spectral/), `cargo clippy -D warnings`, `cargo test --workspace`,
+# and schemathesis against the running service (scripts/fuzz-api.sh).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -79,6 +80,26 @@ cargo fmt --all -- --check || fail "formatting differs; run: cargo fmt --all"
 section "layers (no cycles between top-level modules; only the imports the table allows)"
 python3 scripts/check-layers.py --self-test || fail "the layer checker's self-test failed"
 python3 scripts/check-layers.py || fail "a module imports what its layer may not (see scripts/check-layers.py)"
+
+section "Spectral (OWASP API Security ruleset) over the committed OpenAPI document"
+# Installed from the npm registry into .spectral/ (git-ignored), pinned, once per version pair.
+spectral_packages="@stoplight/spectral-cli@6.16.3 @stoplight/spectral-owasp-ruleset@2.0.1"
+spectral=.spectral/node_modules/.bin/spectral
+if [ -x "$spectral" ] && [ "$(cat .spectral/.versions 2>/dev/null)" = "$spectral_packages" ]; then
+    echo ".spectral is up to date ($spectral_packages)"
+else
+    command -v npm >/dev/null || fail "npm is needed for Spectral (install Node.js 20 or later)"
+    echo "installing $spectral_packages into .spectral"
+    mkdir -p .spectral
+    # shellcheck disable=SC2086 # one word per package
+    npm install --prefix .spectral --no-audit --no-fund --ignore-scripts --loglevel=error \
+        $spectral_packages >/dev/null || fail "npm could not install $spectral_packages"
+    echo "$spectral_packages" >.spectral/.versions
+fi
+# The ruleset extends the OWASP package by name: node finds it through NODE_PATH.
+NODE_PATH="$PWD/.spectral/node_modules" "$spectral" lint --ruleset openapi/.spectral.yaml \
+    --fail-severity error openapi/openapi.json \
+    || fail "Spectral found errors in openapi/openapi.json (rules and their exceptions: openapi/.spectral.yaml)"
 
 section "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings || fail "clippy found problems"

@@ -1,27 +1,32 @@
 //! The HTTP edge: every route, the OpenAPI document generated from the same declarations
 //! (utoipa-axum, so routes and document cannot drift apart), the server with its middleware,
-//! the state handlers share, authentication, problem responses, and the in-process caches that
-//! keep the token hot path off the database.
+//! the state handlers share, authentication, problem responses, the in-process caches that
+//! keep the token hot path off the database, and fair share between tenants (request budgets,
+//! channel limits, the account-quota guard).
 
 pub mod auth;
 pub mod cache;
 mod channel_views;
 pub mod channels;
 mod connections;
+mod contract;
 pub mod drift;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod limits;
 pub mod live;
 mod metrics;
 pub mod open_files;
 pub mod openapi;
 pub mod pagination;
 pub mod playback_keys;
+pub mod rate_limit;
 mod server;
 mod state;
 pub mod stream_keys;
 pub mod streams;
+pub mod tenants;
 pub mod tokens;
 pub mod viewers;
 
@@ -43,8 +48,10 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(playback_keys::router())
         .merge(streams::router())
         .merge(drift::router())
+        .merge(tenants::router())
         .split_for_parts();
     openapi::add_problem_responses(&mut doc);
+    contract::apply(&mut doc);
     (router, doc)
 }
 

@@ -14,7 +14,11 @@ use crate::api::error::PROBLEM_JSON;
         title = "ivs-provisioner",
         description = "Declare Amazon IVS channels per class, event or tenant; the service provisions them, \
                        publishes their endpoints to SSM Parameter Store and reports their status.\n\n\
-                       Errors are RFC 9457 `application/problem+json` documents.",
+                       Errors are RFC 9457 `application/problem+json` documents.\n\n\
+                       Every authenticated request spends from its tenant's request budget (a key bound to no tenant \
+                       has its own; minting tokens has a second, larger one). Answers carry `RateLimit-Policy` and \
+                       `RateLimit` (draft-ietf-httpapi-ratelimit-headers-09); beyond the budget the answer is 429 \
+                       with `Retry-After`.",
     ),
     modifiers(&BearerScheme),
     components(schemas(crate::api::error::Problem, crate::api::error::FieldError)),
@@ -24,6 +28,7 @@ use crate::api::error::PROBLEM_JSON;
         (name = "stream keys", description = "Hand stream keys to broadcasters; replace them"),
         (name = "playback keys", description = "The managed signing key: list and rotate (admin)"),
         (name = "operations", description = "Operator views: drift between the service and IVS"),
+        (name = "tenants", description = "Fair share: each tenant's channel limit and request budgets"),
         (name = "health", description = "Probes"),
     )
 )]

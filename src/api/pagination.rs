@@ -11,6 +11,11 @@ use super::error::{ApiError, ApiResult, FieldError};
 
 pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
+/// Cursors this API hands out have at most 22 characters (16 bytes, base64url); longer ones are
+/// refused unread.
+pub const MAX_CURSOR_CHARS: usize = 64;
+/// The cursor alphabet (base64url without padding), as the OpenAPI document states it.
+pub const CURSOR_PATTERN: &str = "^[A-Za-z0-9_-]*$";
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -20,6 +25,7 @@ pub struct PageQuery {
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[param(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 
@@ -65,9 +71,9 @@ pub fn decode<C: Cursor>(cursor: Option<&str>) -> ApiResult<Option<C>> {
     let Some(cursor) = cursor else {
         return Ok(None);
     };
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
+    Some(cursor)
+        .filter(|c| c.len() <= MAX_CURSOR_CHARS)
+        .and_then(|c| URL_SAFE_NO_PAD.decode(c).ok())
         .and_then(|bytes| C::from_bytes(&bytes))
         .map(Some)
         .ok_or_else(|| ApiError::BadRequest {

@@ -9,7 +9,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, StatusCode, header};
-use axum::middleware::{Next, from_fn, map_response};
+use axum::middleware::{Next, from_fn, from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +32,12 @@ pub fn app(state: AppState) -> Router {
     let (api, doc) = super::routes();
     let settings = state.settings.clone();
     crate::metrics::install();
+    // Request budgets on the API's own routes only (not the docs, metrics or fallbacks), after
+    // routing so that minting can spend from a budget of its own.
+    let api = api.route_layer(from_fn_with_state(
+        state.clone(),
+        super::rate_limit::enforce,
+    ));
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
         // Prometheus text; unauthenticated like /healthz (no secrets, and scrapers send no key).
         .route("/metrics", axum::routing::get(super::metrics::render))

@@ -7,7 +7,9 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use super::cache::{self, HotCache};
+use super::limits::LimitSettings;
 use super::live::LiveStatus;
+use super::rate_limit::RateBudgets;
 use crate::aws::Aws;
 use crate::playback_keys::{Tokens, lifecycle};
 
@@ -25,6 +27,8 @@ pub struct Shared {
     pub cache: Arc<HotCache>,
     /// Live stream status, cached for a few seconds.
     pub live: LiveStatus,
+    /// The request budgets of this process (per tenant, or per key bound to no tenant).
+    pub budgets: RateBudgets,
 }
 
 impl std::ops::Deref for AppState {
@@ -64,6 +68,7 @@ impl AppState {
             tokens,
             cache,
             live: LiveStatus::default(),
+            budgets: RateBudgets::default(),
         }))
     }
 }
@@ -80,4 +85,6 @@ pub struct HttpSettings {
     pub keep_alive_idle: Duration,
     /// At most this many connections at once (lowered to fit the open-files limit).
     pub max_connections: usize,
+    /// Tenant limits (defaults) and the account-quota guard.
+    pub limits: LimitSettings,
 }

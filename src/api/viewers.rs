@@ -29,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[schema(example = json!({"viewer_id": "member-4711", "viewer_session_versions_less_than_or_equal_to": 0}))]
 pub struct ViewerRevocation {
     /// The `viewer_id` the tokens were minted with (1-40 characters).
+    #[schema(min_length = 1, max_length = 40)]
     pub viewer_id: String,
     /// Sessions whose token carried a `viewer_session_version` up to this are revoked. Default 0.
     #[serde(default)]

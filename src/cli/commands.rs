@@ -44,6 +44,7 @@ pub(super) async fn serve(
     on_ready: Option<Box<dyn FnOnce(std::net::SocketAddr) + Send>>,
 ) -> anyhow::Result<()> {
     args.tokens.check()?;
+    args.limits.check()?;
     let concurrency = (!args.no_reconciler).then_some(args.reconciler.reconciler_concurrency);
     args.database.check_pool(true, concurrency)?;
     let pool = db::connect(&args.database).await?;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::api::limits::LimitArgs;
 use crate::db::DatabaseArgs;
 use crate::domain::api_key::Scope;
 use crate::playback_keys::TokenArgs;
@@ -87,6 +88,8 @@ pub struct ServeArgs {
     pub reconciler: ReconcilerArgs,
     #[command(flatten)]
     pub tokens: TokenArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -176,6 +179,7 @@ impl From<&ServeArgs> for crate::api::HttpSettings {
             header_read_timeout: std::time::Duration::from_secs(args.http_header_read_timeout_secs),
             keep_alive_idle: std::time::Duration::from_secs(args.http_keep_alive_idle_secs),
             max_connections: args.http_max_connections as usize,
+            limits: args.limits.settings(),
         }
     }
 }

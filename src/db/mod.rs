@@ -9,6 +9,7 @@ pub mod events;
 pub mod locks;
 pub mod playback_keys;
 pub mod recording_configurations;
+pub mod tenant_limits;
 
 use std::time::Duration;
 

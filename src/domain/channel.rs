@@ -15,6 +15,17 @@ pub const RESERVED_TAG_KEYS: [&str; 3] = ["Name", "ManagedBy", "Tenant"];
 pub const RESERVED_TAG_PREFIX: &str = "ivs-provisioner:";
 /// IVS allows 50 tags per resource; the service uses four of them.
 pub const MAX_CALLER_TAGS: usize = 50 - 4;
+/// `tenant`: 1-64 letters, numbers, hyphens and underscores.
+pub const MAX_TENANT_CHARS: usize = 64;
+/// `name`: 1-128 of the same, IVS's channel-name rule (docs/aws-facts.md §7).
+pub const MAX_NAME_CHARS: usize = 128;
+/// `delete_after`: an RFC 3339 time with nanoseconds and an offset has 35 characters; longer
+/// input is refused before it is parsed.
+pub const MAX_TIME_CHARS: usize = 64;
+/// `recording.thumbnail_target_interval_seconds`, inclusive (IVS's range).
+pub const THUMBNAIL_INTERVAL_SECS: (i64, i64) = (1, 60);
+/// `recording.reconnect_window_seconds`, inclusive (IVS's range).
+pub const RECONNECT_WINDOW_SECS: (i64, i64) = (0, 300);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -67,6 +78,8 @@ pub struct ChannelRequest {
     #[schema(
         example = "acme-fitness",
         required = true,
+        min_length = 1,
+        max_length = 64,
         pattern = "^[a-zA-Z0-9_-]{1,64}$"
     )]
     pub tenant: Option<String>,
@@ -74,6 +87,8 @@ pub struct ChannelRequest {
     #[schema(
         example = "yoga-2026-11-27-0700",
         required = true,
+        min_length = 1,
+        max_length = 128,
         pattern = "^[a-zA-Z0-9_-]{1,128}$"
     )]
     pub name: Option<String>,
@@ -91,21 +106,29 @@ pub struct ChannelRequest {
     pub insecure_ingest: Option<bool>,
     /// An EC P-384 public key (SubjectPublicKeyInfo PEM) whose private half the caller signs
     /// tokens with. Only with `authorized = true`. Never send the private key.
+    #[schema(max_length = 4096, pattern = "-----BEGIN PUBLIC KEY-----")]
     pub playback_public_key_pem: Option<String>,
     /// Record broadcasts to S3; null or absent disables recording.
     pub recording: Option<RecordingRequest>,
-    /// Extra tags for the IVS channel (at most 46: IVS allows 50 and the service uses 4).
+    /// Extra tags for the IVS channel (at most 46: IVS allows 50 and the service uses 4); keys
+    /// 1-128 characters, values up to 256.
     pub tags: Option<BTreeMap<String, String>>,
     /// RFC 3339 time after which the service deletes the channel.
-    #[schema(value_type = Option<DateTime<Utc>>)]
+    #[schema(value_type = Option<DateTime<Utc>>, max_length = 64)]
     pub delete_after: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordingRequest {
-    /// An existing S3 bucket in the service's region.
-    #[schema(example = "acme-class-recordings")]
+    /// An existing S3 bucket in the service's region (S3's naming rules: 3-63 lowercase
+    /// letters, numbers, dots and hyphens, and more).
+    #[schema(
+        example = "acme-class-recordings",
+        min_length = 3,
+        max_length = 63,
+        pattern = "^[a-z0-9][a-z0-9.-]*[a-z0-9]$"
+    )]
     pub s3_bucket_name: Option<String>,
     #[schema(value_type = Option<ThumbnailRecordingMode>)]
     pub thumbnail_recording_mode: Option<String>,

@@ -45,6 +45,8 @@ pub enum EventKind {
     Deleted,
     // Written by the drift sweep.
     DriftDetected,
+    // Written by the API in a tenant's own trail (`tenant_limit_events`), not a channel's.
+    LimitsChanged,
 }
 
 impl EventKind {

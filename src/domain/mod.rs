@@ -7,6 +7,7 @@ pub mod channel;
 pub mod event;
 pub mod field_error;
 pub mod keys;
+pub mod limits;
 pub mod outputs;
 pub mod phase;
 pub mod resources;

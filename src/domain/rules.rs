@@ -1,6 +1,20 @@
 //! The individual field rules of the replaced Terraform module and of IVS (docs/aws-facts.md §7, §8), as pure functions that return a
 //! message a person can act on. [`super::channel`] applies them to a whole request.
 
+/// Tag keys are 1-128 characters, values at most 256 (AWS's tag rules).
+pub const MAX_TAG_KEY_CHARS: usize = 128;
+pub const MAX_TAG_VALUE_CHARS: usize = 256;
+/// S3 bucket names are 3-63 characters.
+pub const MIN_BUCKET_CHARS: usize = 3;
+pub const MAX_BUCKET_CHARS: usize = 63;
+/// What every bucket name matches (the OpenAPI document states it; [`s3_bucket_name`] checks
+/// it and S3's further rules).
+pub const BUCKET_PATTERN: &str = "^[a-z0-9][a-z0-9.-]*[a-z0-9]$";
+/// A P-384 public key PEM has about 215 characters; this leaves room for comments and CRLFs.
+pub const MAX_PUBLIC_KEY_PEM_CHARS: usize = 4096;
+/// Every public key PEM contains this header (an unanchored pattern in the OpenAPI document).
+pub const PUBLIC_KEY_PEM_HEADER: &str = "-----BEGIN PUBLIC KEY-----";
+
 /// IVS (docs/aws-facts.md §7.2) and the Terraform module: `^[a-zA-Z0-9-_]{min,max}$`.
 pub fn identifier(value: &str, what: &str, max: usize) -> Result<(), String> {
     let ok = (1..=max).contains(&value.chars().count())
@@ -19,9 +33,9 @@ pub fn identifier(value: &str, what: &str, max: usize) -> Result<(), String> {
 /// S3 bucket naming rules (general purpose buckets), which IVS applies to recording destinations.
 pub fn s3_bucket_name(name: &str) -> Result<(), String> {
     let len = name.len();
-    if !(3..=63).contains(&len) {
+    if !(MIN_BUCKET_CHARS..=MAX_BUCKET_CHARS).contains(&len) {
         return Err(format!(
-            "bucket names must be 3-63 characters long (this one has {len})"
+            "bucket names must be {MIN_BUCKET_CHARS}-{MAX_BUCKET_CHARS} characters long (this one has {len})"
         ));
     }
     if !name
@@ -75,9 +89,9 @@ fn tag_chars_ok(s: &str) -> bool {
 
 pub fn tag_key(key: &str) -> Result<(), String> {
     let len = key.chars().count();
-    if !(1..=128).contains(&len) {
+    if !(1..=MAX_TAG_KEY_CHARS).contains(&len) {
         return Err(format!(
-            "tag keys must be 1-128 characters (this one has {len})"
+            "tag keys must be 1-{MAX_TAG_KEY_CHARS} characters (this one has {len})"
         ));
     }
     if key.to_ascii_lowercase().starts_with("aws:") {
@@ -93,9 +107,9 @@ pub fn tag_key(key: &str) -> Result<(), String> {
 
 pub fn tag_value(value: &str) -> Result<(), String> {
     let len = value.chars().count();
-    if len > 256 {
+    if len > MAX_TAG_VALUE_CHARS {
         return Err(format!(
-            "tag values must be at most 256 characters (this one has {len})"
+            "tag values must be at most {MAX_TAG_VALUE_CHARS} characters (this one has {len})"
         ));
     }
     if !tag_chars_ok(value) {
@@ -117,10 +131,12 @@ pub fn playback_public_key_pem(pem: &str) -> Result<(), String> {
                 .into(),
         );
     }
-    if pem.len() > 4096 {
-        return Err("must be a PEM public key of at most 4096 characters".into());
+    if pem.chars().count() > MAX_PUBLIC_KEY_PEM_CHARS {
+        return Err(format!(
+            "must be a PEM public key of at most {MAX_PUBLIC_KEY_PEM_CHARS} characters"
+        ));
     }
-    if !pem.contains("-----BEGIN PUBLIC KEY-----") {
+    if !pem.contains(PUBLIC_KEY_PEM_HEADER) {
         return Err(
             "must be a PEM-encoded public key containing a 'BEGIN PUBLIC KEY' header".into(),
         );

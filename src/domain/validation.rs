@@ -8,8 +8,9 @@ use serde::Deserialize;
 
 use super::FieldError;
 use super::channel::{
-    ChannelRequest, ChannelSpec, ChannelType, LatencyMode, MAX_CALLER_TAGS, Preset,
-    RESERVED_TAG_KEYS, RESERVED_TAG_PREFIX, RecordingRequest, RecordingSpec,
+    ChannelRequest, ChannelSpec, ChannelType, LatencyMode, MAX_CALLER_TAGS, MAX_NAME_CHARS,
+    MAX_TENANT_CHARS, MAX_TIME_CHARS, Preset, RECONNECT_WINDOW_SECS, RESERVED_TAG_KEYS,
+    RESERVED_TAG_PREFIX, RecordingRequest, RecordingSpec, THUMBNAIL_INTERVAL_SECS,
     ThumbnailRecordingMode,
 };
 use super::rules;
@@ -95,12 +96,14 @@ impl ChannelRequest {
     ) -> Result<ChannelSpec, Vec<FieldError>> {
         let mut errors = Errors::default();
 
-        let tenant = errors
-            .required("/tenant", self.tenant)
-            .and_then(|t| errors.check("/tenant", t, |t| rules::identifier(t, "tenant", 64)));
-        let name = errors
-            .required("/name", self.name)
-            .and_then(|n| errors.check("/name", n, |n| rules::identifier(n, "name", 128)));
+        let tenant = errors.required("/tenant", self.tenant).and_then(|t| {
+            errors.check("/tenant", t, |t| {
+                rules::identifier(t, "tenant", MAX_TENANT_CHARS)
+            })
+        });
+        let name = errors.required("/name", self.name).and_then(|n| {
+            errors.check("/name", n, |n| rules::identifier(n, "name", MAX_NAME_CHARS))
+        });
 
         let channel_type = parse_enum::<ChannelType>(
             &mut errors,
@@ -199,16 +202,16 @@ fn validate_recording(errors: &mut Errors, r: RecordingRequest) -> Option<Record
         errors,
         "/recording/thumbnail_target_interval_seconds",
         r.thumbnail_target_interval_seconds,
-        1,
-        60,
+        THUMBNAIL_INTERVAL_SECS.0,
+        THUMBNAIL_INTERVAL_SECS.1,
         60,
     );
     let window = range(
         errors,
         "/recording/reconnect_window_seconds",
         r.reconnect_window_seconds,
-        0,
-        300,
+        RECONNECT_WINDOW_SECS.0,
+        RECONNECT_WINDOW_SECS.1,
         0,
     );
     Some(RecordingSpec {
@@ -252,7 +255,10 @@ fn validate_delete_after(
     now: DateTime<Utc>,
     previous: Option<DateTime<Utc>>,
 ) -> Option<DateTime<Utc>> {
-    let Ok(at) = DateTime::parse_from_rfc3339(raw).map(|t| t.with_timezone(&Utc)) else {
+    let parsed = Some(raw)
+        .filter(|raw| raw.chars().count() <= MAX_TIME_CHARS)
+        .and_then(|raw| DateTime::parse_from_rfc3339(raw).ok());
+    let Some(at) = parsed.map(|t| t.with_timezone(&Utc)) else {
         errors.add(
             "/delete_after",
             "delete_after must be an RFC 3339 time, e.g. 2026-11-28T09:00:00Z",

@@ -9,7 +9,7 @@ use super::Ctx;
 use super::channel::audit;
 use super::step::StepError;
 use crate::aws::ivs::Channel;
-use crate::aws::{AwsErrorKind, ivs_name};
+use crate::aws::{AwsError, AwsErrorKind, ivs_name};
 use crate::db::{self, claims::Claimed};
 use crate::domain::channel::ChannelSpec;
 use crate::domain::resources::{IDENTITY_TAG, desired_tags};
@@ -90,13 +90,24 @@ async fn create(
     recording_arn: Option<&str>,
 ) -> Result<(Channel, Option<String>), StepError> {
     let spec = &row.spec.0;
-    let created = ctx
+    let created = match ctx
         .aws
         .create_channel(spec, recording_arn, desired_tags(row.id, spec))
-        .await?;
+        .await
+    {
+        Ok(created) => created,
+        Err(e) if e.kind == AwsErrorKind::QuotaExceeded => return Err(account_full(ctx, e).await),
+        Err(e) => return Err(e.into()),
+    };
     let arn = created.channel.arn().unwrap_or_default();
     let partial = ChannelOutputs::just_created(arn, created.channel.name());
     db::claims::save_outputs(&ctx.pool, row, &partial).await?;
+    // IVS took a channel beyond what it last said the account could hold: that is stale now.
+    if db::tenant_limits::forget_ivs_full_if_outgrown(&ctx.pool).await? {
+        tracing::info!(
+            "IVS accepted more channels than when it said the account was full; the account-quota guard uses IVS_CHANNEL_QUOTA again"
+        );
+    }
     audit(
         ctx,
         row,
@@ -105,6 +116,28 @@ async fn create(
     )
     .await?;
     Ok((created.channel, created.stream_key))
+}
+
+/// IVS refused CreateChannel because the account's channel quota is full. The channel fails
+/// with a message that says so, and the account-quota guard learns how many channels the service
+/// holds now, so that later creates are refused by the API (409) instead of failing here.
+async fn account_full(ctx: &Ctx, error: AwsError) -> StepError {
+    let held = match db::tenant_limits::record_ivs_full(&ctx.pool, &error.message).await {
+        Ok(held) => held,
+        Err(e) => return StepError::Database(e),
+    };
+    tracing::warn!(held, error = %error, "IVS says the account's channel quota is full");
+    StepError::permanent(
+        "ServiceQuotaExceededException",
+        format!(
+            "the AWS account is full: IVS refused to create the channel because the account's \
+             channel quota is reached (IVS: {}). The service holds {held} IVS channels and now \
+             refuses new channels beyond that. Delete channels, or raise the account's quota \
+             (Service Quotas) and IVS_CHANNEL_QUOTA, then retry this channel \
+             (POST /v1/channels/{{id}}/reconcile)",
+            error.message
+        ),
+    )
 }
 
 /// The outputs a provisioned channel has.

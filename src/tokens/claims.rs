@@ -16,6 +16,16 @@ pub const MAX_STRICT_ORIGINS: usize = 5;
 pub const MAX_VIEWER_ID_CHARS: usize = 40;
 /// Revocation takes the version as an IVS integer (i32), so larger versions could never be revoked.
 pub const MAX_VIEWER_SESSION_VERSION: i64 = i32::MAX as i64;
+/// IVS sets no limit without strict enforcement; the service does, because the token travels in
+/// the playback URL's query string, which CDNs and players cap at a few kilobytes.
+pub const MAX_ALLOWED_ORIGINS: usize = 20;
+/// `https://` + `*.` + a 253-character host + `:` + a 5-digit port.
+pub const MAX_ORIGIN_CHARS: usize = 8 + 2 + 253 + 1 + 5;
+/// What [`is_origin`] accepts, as the OpenAPI document states it.
+pub const ORIGIN_PATTERN: &str = r"^https?://(\*\.)?[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$";
+/// The largest TTL any deployment can allow (`PLAYBACK_TOKEN_MAX_TTL_SECS` is a u32); the
+/// deployment's own maximum is usually far lower.
+pub const MAX_TTL_SETTING_SECS: i64 = u32::MAX as i64;
 
 /// Highest rendition a token lets the player fetch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -35,12 +45,15 @@ pub enum MaxResolution {
 pub struct TokenRequest {
     /// Who watches (no personal data), 1-40 characters; needed to revoke the viewer later.
     /// Limits the TTL to 600 seconds.
+    #[schema(min_length = 1, max_length = 40)]
     pub viewer_id: Option<String>,
     /// Seconds until the token expires (it is checked only when playback starts). Default and
     /// maximum are the service's `PLAYBACK_TOKEN_DEFAULT_TTL_SECS` / `_MAX_TTL_SECS`; at most
     /// 600 with `viewer_id` or `single_use`.
     pub ttl_seconds: Option<i64>,
     /// Origins (`https://host[:port]`, the host may start with `*.`) allowed to play; default all.
+    /// 1-20 of them (at most 5 with strict enforcement).
+    #[schema(min_items = 1, max_items = 20)]
     pub allowed_origins: Option<Vec<String>>,
     /// Require a matching `Origin` on every playback request; at most 5 origins then.
     pub strict_origin_enforcement: Option<bool>,
@@ -194,7 +207,14 @@ fn origins(request: &TokenRequest, strict: bool, errors: &mut Vec<FieldError>) -
             "allowed_origins needs at least one origin; leave it out to allow every origin",
         ));
     }
-    if strict && list.len() > MAX_STRICT_ORIGINS {
+    if list.len() > MAX_ALLOWED_ORIGINS {
+        errors.push(FieldError::new(
+            "/allowed_origins",
+            format!(
+                "at most {MAX_ALLOWED_ORIGINS} origins (the token travels in the playback URL)"
+            ),
+        ));
+    } else if strict && list.len() > MAX_STRICT_ORIGINS {
         errors.push(FieldError::new(
             "/allowed_origins",
             format!(

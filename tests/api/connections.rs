@@ -46,6 +46,7 @@ async fn serve_with(
         header_read_timeout,
         keep_alive_idle,
         max_connections: 1024,
+        limits: Default::default(),
     };
     let state = AppState::new(pool, settings, aws, tokens, None, Duration::from_secs(3600));
     let application = Application::build("127.0.0.1:0".parse().expect("an address"), state)

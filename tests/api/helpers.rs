@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use aws_sim::{RunningSim, SimConfig};
 use ivs_provisioner::api::error::PROBLEM_JSON;
+use ivs_provisioner::api::limits::LimitSettings;
 use ivs_provisioner::api::{AppState, Application, HttpSettings};
 use ivs_provisioner::aws::{Aws, RateSettings};
 use ivs_provisioner::cli::wiring;
@@ -68,6 +69,15 @@ impl TestApp {
 
     /// [`TestApp::spawn`] with other token limits (a short maximum TTL for rotation tests).
     pub async fn spawn_with(limits: TokenLimits) -> TestApp {
+        Self::spawn_configured(limits, LimitSettings::default(), SimConfig::for_tests()).await
+    }
+
+    /// [`TestApp::spawn`] with other tenant limits (budgets, account quota) and simulator.
+    pub async fn spawn_configured(
+        limits: TokenLimits,
+        tenant_limits: LimitSettings,
+        sim: SimConfig,
+    ) -> TestApp {
         let database = TestDatabase::new(
             PgPoolOptions::new()
                 .max_connections(10)
@@ -76,9 +86,7 @@ impl TestApp {
         .await;
         let pool = database.pool.clone();
         let database_url = database.url.clone();
-        let sim = aws_sim::spawn(SimConfig::for_tests())
-            .await
-            .expect("start the AWS simulator");
+        let sim = aws_sim::spawn(sim).await.expect("start the AWS simulator");
         let aws =
             Aws::for_local_endpoint(&sim.endpoint(), "us-east-1", &RateSettings::unlimited()).await;
         source::store_new(&aws, SIGNING_KEY_PARAMETER, false)
@@ -89,7 +97,8 @@ impl TestApp {
             .await
             .expect("register the signing key");
         let tokens = Tokens::new(ring, limits);
-        let (address, shutdown) = serve(pool.clone(), aws.clone(), tokens).await;
+        let (address, shutdown) =
+            serve_with(pool.clone(), aws.clone(), tokens, tenant_limits).await;
         TestApp {
             sim,
             aws,
@@ -300,6 +309,16 @@ fn reconciler_settings() -> Settings {
 
 /// Managed keys are maintained by the tests themselves (`lifecycle::maintain`), not by a timer.
 pub async fn serve(pool: PgPool, aws: Aws, tokens: Arc<Tokens>) -> (String, oneshot::Sender<()>) {
+    serve_with(pool, aws, tokens, LimitSettings::default()).await
+}
+
+/// [`serve`] with these tenant limits (the production defaults unless a test says otherwise).
+pub async fn serve_with(
+    pool: PgPool,
+    aws: Aws,
+    tokens: Arc<Tokens>,
+    limits: LimitSettings,
+) -> (String, oneshot::Sender<()>) {
     let settings = HttpSettings {
         request_timeout: Duration::from_secs(30),
         max_body_bytes: MAX_BODY_BYTES,
@@ -307,6 +326,7 @@ pub async fn serve(pool: PgPool, aws: Aws, tokens: Arc<Tokens>) -> (String, ones
         header_read_timeout: Duration::from_secs(10),
         keep_alive_idle: Duration::from_secs(60),
         max_connections: 1024,
+        limits,
     };
     let state = AppState::new(pool, settings, aws, tokens, None, Duration::from_secs(3600));
     let bind: SocketAddr = "127.0.0.1:0".parse().expect("a socket address");
