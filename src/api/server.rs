@@ -11,7 +11,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state, map_response};
 use axum::response::{IntoResponse, Response};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -104,9 +104,7 @@ impl Application {
     /// Binds, and raises the open-files soft limit to the hard limit (logged), so the connection
     /// cap can be fitted into what the process may open.
     pub async fn build(bind: SocketAddr, state: AppState) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(bind)
-            .await
-            .with_context(|| format!("cannot listen on {bind}"))?;
+        let listener = listen(bind).with_context(|| format!("cannot listen on {bind}"))?;
         let settings = &state.settings;
         let open_files = open_files::raise_to_hard_limit();
         let max_connections = open_files::fit_connection_cap(settings.max_connections, open_files);
@@ -161,6 +159,26 @@ impl Application {
             }
         }
     }
+}
+
+/// Connections waiting to be accepted. At the connection cap the service stops accepting and
+/// clients queue here, holding no descriptor of this process; `TcpListener::bind` would give 128,
+/// beyond which the kernel drops new clients' SYNs and they reconnect only after TCP's
+/// retransmission delays (1, 3, 7 s...). The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds like `TcpListener::bind` (with `SO_REUSEADDR`, so a restart can rebind at once), with a
+/// deeper backlog.
+fn listen(bind: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if bind.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(bind)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -74,8 +74,9 @@ pub struct ServeArgs {
     #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub http_header_read_timeout_secs: u64,
     /// Seconds a keep-alive connection may sit idle between requests (or stall while its response
-    /// is written) before it is closed.
-    #[arg(long, env = "HTTP_KEEP_ALIVE_IDLE_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    /// is written) before it is closed. Keep it above a load balancer's idle timeout (ALB: 60 s),
+    /// so the balancer, not the service, closes idle connections and never reuses a closing one.
+    #[arg(long, env = "HTTP_KEEP_ALIVE_IDLE_SECS", default_value_t = 75, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub http_keep_alive_idle_secs: u64,
     /// Most HTTP connections open at once; further clients wait in the listen backlog. Lowered at
     /// start-up to leave 128 of the open-files limit for Postgres, AWS and the process.
