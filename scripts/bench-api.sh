@@ -18,6 +18,9 @@ export DATABASE_URL="$SERVER_URL/ivsp_bench"
 export RUST_LOG="${RUST_LOG:-warn}"
 # The API alone: no reconciler workers calling AWS while we measure.
 export RECONCILER_DISABLED=true
+# No request budget (one key sends thousands of requests a second) and no account-quota guard
+# (the create case declares tens of thousands of channels): this measures the API itself.
+export TENANT_REQUESTS_PER_SECOND=0 IVS_CHANNEL_QUOTA=0
 BIN="${CARGO_TARGET_DIR:-target}/release/ivs-provisioner"
 
 section() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }

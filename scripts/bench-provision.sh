@@ -18,6 +18,8 @@ export DATABASE_URL="$SERVER_URL/ivsp_bench_provision"
 export RUST_LOG="${RUST_LOG:-warn}"
 export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_EC2_METADATA_DISABLED=true
 export RECONCILER_CONCURRENCY="${RECONCILER_CONCURRENCY:-16}" DRIFT_SWEEP_SECS=0
+# N creates and the status polls from one key: provisioning is measured, not the request budget.
+export TENANT_REQUESTS_PER_SECOND=0
 # Two connections per reconciler slot plus the API's (the service refuses a smaller pool).
 export DB_MAX_CONNECTIONS="${DB_MAX_CONNECTIONS:-$((2 * RECONCILER_CONCURRENCY + 8))}"
 TARGET="${CARGO_TARGET_DIR:-target}/release"

@@ -64,7 +64,7 @@ impl Budget {
 
 /// Whose budget it is: a tenant's (every key bound to it shares it) or one unbound key's.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Owner {
+pub enum Owner {
     Tenant(String),
     Key([u8; 32]),
 }
@@ -103,7 +103,7 @@ impl Default for RateBudgets {
 
 impl RateBudgets {
     /// Spends one request from the owner's budget, made anew when its policy changed.
-    fn spend(&self, owner: Owner, budget: Budget, policy: RatePolicy) -> Decision {
+    pub fn spend(&self, owner: Owner, budget: Budget, policy: RatePolicy) -> Decision {
         let key = (owner, budget);
         let bucket = match self.buckets.get(&key) {
             Some(bucket) if bucket.policy == policy => bucket,
@@ -210,7 +210,7 @@ fn refuse(caller: &Caller, budget: Budget, policy: RatePolicy, wait: Duration) -
 }
 
 /// `RateLimit-Policy` and `RateLimit` for the budget's state.
-fn add_headers(
+pub fn add_headers(
     headers: &mut HeaderMap,
     budget: Budget,
     policy: RatePolicy,

@@ -368,6 +368,14 @@ mod tests {
         assert!(build(&with(six[..5].to_vec(), true), ARN, now(), LIMITS).is_ok());
         assert!(build(&with(six, false), ARN, now(), LIMITS).is_ok());
         assert_eq!(fields(&with(vec![], false)), ["/allowed_origins"]);
+        let many: Vec<String> = (0..=MAX_ALLOWED_ORIGINS)
+            .map(|i| format!("https://o{i}.example.com"))
+            .collect();
+        assert_eq!(fields(&with(many.clone(), false)), ["/allowed_origins"]);
+        assert!(build(&with(many[1..].to_vec(), false), ARN, now(), LIMITS).is_ok());
+        let longest = format!("https://*.{}:65535", "a".repeat(253));
+        assert_eq!(longest.len(), MAX_ORIGIN_CHARS);
+        assert!(build(&with(vec![longest], false), ARN, now(), LIMITS).is_ok());
         for bad in [
             "example.com",
             "ftp://x.com",
