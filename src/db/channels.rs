@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{FromRow, PgExecutor};
+use sqlx::{FromRow, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::channel::{ChannelSpec, RecordingSpec};
@@ -98,25 +98,58 @@ pub struct ListFilter<'a> {
     pub limit: i64,
 }
 
+/// One page of channels in id order. Only the filters given are written into the statement, so
+/// that each combination gets a plan of its own over the index shaped for it: live rows
+/// (`deleted_at is null`, as the partial indexes say) by id, by (phase, id), by (tenant, id),
+/// or by name for a prefix; history through the primary key and `channels_tenant_id`.
 pub async fn list(db: impl PgExecutor<'_>, f: &ListFilter<'_>) -> sqlx::Result<Vec<ChannelRow>> {
-    sqlx::query_as(&format!(
-        "select {COLUMNS} from channels
-         where ($1::text is null or tenant = $1)
-           and ($2::text is null or phase = $2)
-           and ($3::text is null or starts_with(name, $3))
-           and ($4 or phase <> $7 or $2::text = $7)
-           and ($5::uuid is null or id > $5)
-         order by id limit $6"
-    ))
-    .bind(f.tenant)
-    .bind(f.phase)
-    .bind(f.name_prefix)
-    .bind(f.include_deleted)
-    .bind(f.after)
-    .bind(f.limit)
-    .bind(Phase::Deleted)
-    .fetch_all(db)
-    .await
+    list_query("", f)
+        .build_query_as()
+        // A prefix becomes an index range only when the planner sees its value: no generic
+        // plan (a prepared statement's, after a few runs) for those.
+        .persistent(f.name_prefix.is_none())
+        .fetch_all(db)
+        .await
+}
+
+fn list_query<'a>(explain: &str, f: &ListFilter<'a>) -> QueryBuilder<'a, Postgres> {
+    let mut query = QueryBuilder::new(format!(
+        "{explain}select {COLUMNS} from channels where true"
+    ));
+    // History is listed when asked for, or when it is the phase asked for.
+    if !f.include_deleted && f.phase != Some(Phase::Deleted) {
+        query.push(" and deleted_at is null");
+    }
+    if let Some(tenant) = f.tenant {
+        query.push(" and tenant = ").push_bind(tenant);
+    }
+    if let Some(phase) = f.phase {
+        query.push(" and phase = ").push_bind(phase);
+    }
+    if let Some(prefix) = f.name_prefix {
+        query
+            .push(" and starts_with(name, ")
+            .push_bind(prefix)
+            .push(")");
+    }
+    if let Some(after) = f.after {
+        query.push(" and id > ").push_bind(after);
+    }
+    query.push(" order by id limit ").push_bind(f.limit);
+    query
+}
+
+/// `explain` (an EXPLAIN clause) of the statement [`list`] runs for `f`.
+pub(super) async fn explain_list(
+    db: impl PgExecutor<'_>,
+    explain: &str,
+    f: &ListFilter<'_>,
+) -> sqlx::Result<serde_json::Value> {
+    list_query(explain, f)
+        .build_query_scalar()
+        .persistent(false)
+        .fetch_one(db)
+        .await
 }
 
 /// Stores a new spec, bumps the generation and sets the phase.
@@ -193,13 +226,19 @@ pub async fn request_stream_key_rotation(
     .await
 }
 
-/// How many channels are in each phase (the metrics gauges).
+/// How many channels are in each phase (the metrics gauges): live rows counted from the index
+/// `channels_live_phase_id`, history (`deleted`) read from its tally, which triggers keep exact
+/// (migrations/20261202000020_history_indexes.sql), so a scrape never counts the history.
+const COUNT_BY_PHASE: &str =
+    "select phase, count(*) from channels where deleted_at is null group by phase
+     union all
+     select 'deleted', value from channel_tallies where name = 'deleted'";
+
 pub async fn count_by_phase(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(Phase, i64)>> {
-    sqlx::query_as("select phase, count(*) from channels group by phase")
-        .fetch_all(db)
-        .await
+    sqlx::query_as(COUNT_BY_PHASE).fetch_all(db).await
 }
 
+/// Counted over the partial index `channels_needs_work` (the literal phases match it).
 static COUNT_WAITING: LazyLock<String> = LazyLock::new(|| {
     format!(
         "select count(*) from channels where phase in ({}) and next_attempt_at <= now()",
@@ -210,6 +249,20 @@ static COUNT_WAITING: LazyLock<String> = LazyLock::new(|| {
 /// Rows that need the reconciler and are due now.
 pub async fn count_waiting(db: impl PgExecutor<'_>) -> sqlx::Result<i64> {
     sqlx::query_scalar(&COUNT_WAITING).fetch_one(db).await
+}
+
+/// `explain` (an EXPLAIN clause) of the two gauge queries: by phase, then waiting.
+pub(super) async fn explain_gauges(
+    db: &sqlx::PgPool,
+    explain: &str,
+) -> sqlx::Result<[serde_json::Value; 2]> {
+    let by_phase = sqlx::query_scalar(&format!("{explain}{COUNT_BY_PHASE}"))
+        .fetch_one(db)
+        .await?;
+    let waiting = sqlx::query_scalar(&format!("{explain}{}", *COUNT_WAITING))
+        .fetch_one(db)
+        .await?;
+    Ok([by_phase, waiting])
 }
 
 /// A live channel's id, tenant and name, by the ARN of its IVS channel.
@@ -281,10 +334,13 @@ pub struct ReadyChannel {
     pub outputs: Json<ChannelOutputs>,
 }
 
+/// `deleted_at is null` adds nothing to `phase = 'ready'` but lets the planner read the live
+/// rows' (phase, id) index instead of the whole history.
 pub async fn ready_unleased(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<ReadyChannel>> {
     sqlx::query_as(
         "select id, spec, outputs from channels
-          where phase = $1 and outputs->>'channel_arn' is not null and lease_token is null
+          where phase = $1 and deleted_at is null
+            and outputs->>'channel_arn' is not null and lease_token is null
           order by id",
     )
     .bind(Phase::Ready)

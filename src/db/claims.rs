@@ -7,8 +7,9 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sqlx::postgres::PgArguments;
 use sqlx::types::Json;
-use sqlx::{FromRow, PgPool};
+use sqlx::{Arguments, FromRow, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::domain::channel::ChannelSpec;
@@ -47,8 +48,33 @@ pub enum FenceError {
 
 type Fenced = Result<(), FenceError>;
 
-/// The claim statement. The phase list is written out as literals (from the domain's list) so
-/// the planner can match the partial index `channels_claimable`.
+/// When a live row falls due: at its next attempt in a claimable phase; a `ready` row waiting
+/// to be deleted once both its next attempt and its `delete_after` have passed. Written out with
+/// literal phases (the domain's list, in its order) because the planner matches it to the
+/// expression of the index `channels_due` (migrations/20261202000020_history_indexes.sql) word
+/// for word, over the rows of that index's predicate ([`DUE_ROWS`]).
+static DUE_AT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "(case when phase in ({claimable}) then next_attempt_at
+               else greatest(next_attempt_at, delete_after) end)",
+        claimable = Phase::sql_list(&Phase::CLAIMABLE)
+    )
+});
+
+/// The rows that can ever fall due: those needing work, and live ones with a `delete_after`;
+/// never history. Said with `phase <> 'deleted'` rather than `deleted_at is null` (the same rows)
+/// so that the claim matches no index but `channels_due`: the indexes over all live rows would
+/// look as cheap to the planner on a small table, and read every live row on a large one.
+static DUE_ROWS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "(phase in ({claimable}) or (delete_after is not null and phase <> '{deleted}'))",
+        claimable = Phase::sql_list(&Phase::CLAIMABLE),
+        deleted = Phase::Deleted.as_str()
+    )
+});
+
+/// The claim statement: the rows due now, soonest first, not leased by a live worker. It reads
+/// only due and leased rows (index `channels_due`), however long the history.
 static CLAIM: LazyLock<String> = LazyLock::new(|| {
     format!(
         "update channels c
@@ -58,18 +84,30 @@ static CLAIM: LazyLock<String> = LazyLock::new(|| {
                 phase = case when c.phase = $4 then $5 else c.phase end
           where c.id in (
                 select id from channels
-                 where next_attempt_at <= now()
+                 where {rows}
+                   and {due} <= now()
                    and (lease_expires_at is null or lease_expires_at < now())
-                   and (phase in ({claimable})
-                        or (delete_after <= now() and phase <> $6))
-                 order by next_attempt_at
+                 order by {due}
                  limit $3
                    for update skip locked)
       returning c.id, c.tenant, c.name, c.spec, c.generation, c.phase, c.outputs, c.delete_after,
                 c.delete_force, c.attempts, c.lease_token, c.stream_key_rotation_requested_at",
-        claimable = Phase::sql_list(&Phase::CLAIMABLE)
+        rows = *DUE_ROWS,
+        due = *DUE_AT,
     )
 });
+
+fn claim_arguments(worker: &str, lease: Duration, limit: i64) -> sqlx::Result<PgArguments> {
+    let mut arguments = PgArguments::default();
+    arguments
+        .add(worker.to_owned())
+        .and_then(|()| arguments.add(lease.as_secs_f64()))
+        .and_then(|()| arguments.add(limit))
+        .and_then(|()| arguments.add(Phase::Pending))
+        .and_then(|()| arguments.add(Phase::Provisioning))
+        .map_err(sqlx::Error::Encode)?;
+    Ok(arguments)
+}
 
 /// Claims up to `limit` rows that need work, in one statement committed before any AWS call.
 pub async fn claim(
@@ -78,14 +116,21 @@ pub async fn claim(
     lease: Duration,
     limit: i64,
 ) -> sqlx::Result<Vec<Claimed>> {
-    sqlx::query_as(&CLAIM)
-        .bind(worker)
-        .bind(lease.as_secs_f64())
-        .bind(limit)
-        .bind(Phase::Pending)
-        .bind(Phase::Provisioning)
-        .bind(Phase::Deleted)
+    sqlx::query_as_with(&CLAIM, claim_arguments(worker, lease, limit)?)
         .fetch_all(pool)
+        .await
+}
+
+/// `explain` (an EXPLAIN clause) of the claim statement as [`claim`] runs it; it claims rows
+/// if `explain` analyzes, so the caller runs it in a transaction it rolls back.
+pub(super) async fn explain_claim(
+    db: impl PgExecutor<'_>,
+    explain: &str,
+    limit: i64,
+) -> sqlx::Result<serde_json::Value> {
+    let arguments = claim_arguments("explain", Duration::from_secs(1), limit)?;
+    sqlx::query_scalar_with(&format!("{explain}{}", *CLAIM), arguments)
+        .fetch_one(db)
         .await
 }
 
@@ -234,6 +279,8 @@ pub async fn release(
     fenced(result, row.id)
 }
 
+/// The earliest next attempt among rows being worked on; the literal phase list matches the
+/// partial index `channels_needs_work`, which holds only those rows (never history).
 static NEXT_DUE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "select extract(epoch from min(next_attempt_at) - now())::float8 from channels
@@ -246,4 +293,14 @@ static NEXT_DUE: LazyLock<String> = LazyLock::new(|| {
 pub async fn until_next_due(pool: &PgPool) -> sqlx::Result<Option<Duration>> {
     let seconds: Option<f64> = sqlx::query_scalar(&NEXT_DUE).fetch_one(pool).await?;
     Ok(seconds.map(|s| Duration::from_secs_f64(s.max(0.01))))
+}
+
+/// `explain` (an EXPLAIN clause) of the query [`until_next_due`] runs.
+pub(super) async fn explain_next_due(
+    db: impl PgExecutor<'_>,
+    explain: &str,
+) -> sqlx::Result<serde_json::Value> {
+    sqlx::query_scalar(&format!("{explain}{}", *NEXT_DUE))
+        .fetch_one(db)
+        .await
 }

@@ -6,6 +6,7 @@ pub mod channels;
 pub mod claims;
 pub mod drift;
 pub mod events;
+pub mod explain;
 pub mod locks;
 pub mod playback_keys;
 pub mod recording_configurations;
