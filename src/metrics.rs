@@ -7,6 +7,7 @@
 //! `/metrics` is scraped.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -21,7 +22,15 @@ pub const ROWS_WAITING: &str = "reconciler_rows_waiting";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// How often the recorder's upkeep runs whether or not anyone scrapes `/metrics`.
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Installs the process-wide recorder once (later calls reuse it) and returns its handle.
+///
+/// The recorder keeps every histogram sample until its upkeep folds them into the buckets;
+/// rendering does that too, but a service nobody scrapes would grow by each request's samples
+/// forever. So the upkeep runs every [`UPKEEP_INTERVAL`] on a thread of its own, started here:
+/// not a task, because the recorder outlives any one runtime (tests start many).
 pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
@@ -35,6 +44,18 @@ pub fn install() -> PrometheusHandle {
             let handle = recorder.handle();
             // Another recorder (a test harness) may already be installed; ours still renders.
             let _ = metrics::set_global_recorder(recorder);
+            let upkeep = handle.clone();
+            let started = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_INTERVAL);
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(e) = started {
+                tracing::warn!(error = %e, "cannot start the metrics upkeep thread; histograms are folded only when /metrics is scraped");
+            }
             handle
         })
         .clone()
