@@ -26,7 +26,7 @@ use super::limits::{self, Verdict};
 use super::pagination::{self, PageQuery, page_limit};
 use crate::db::{self, channels::ChannelRow};
 use crate::domain::channel::ChannelRequest;
-use crate::domain::{EventKind, Phase};
+use crate::domain::{EventKind, Phase, rules};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -228,12 +228,19 @@ async fn list_channels(
         (caller.tenant.as_deref(), q.tenant.as_deref()),
         (Some(own), Some(asked)) if own != asked
     );
-    // No tenant or name holds a NUL character, and Postgres refuses one in a text parameter.
-    let nul = [&q.tenant, &q.name_prefix]
+    // No tenant or name holds a control character, and Postgres refuses a NUL in a text
+    // parameter: a 422 naming the filter, as for a body field.
+    let errors: Vec<FieldError> = [("tenant", &q.tenant), ("name_prefix", &q.name_prefix)]
         .into_iter()
-        .flatten()
-        .any(|s| s.contains('\0'));
-    if other_tenant || nul {
+        .filter_map(|(field, value)| {
+            let message = rules::no_control_characters(value.as_deref()?, field).err()?;
+            Some(FieldError::new(field, message))
+        })
+        .collect();
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    if other_tenant {
         return Ok(Json(ChannelPage {
             items: vec![],
             next_cursor: None,

@@ -15,6 +15,20 @@ pub const MAX_PUBLIC_KEY_PEM_CHARS: usize = 4096;
 /// Every public key PEM contains this header (an unanchored pattern in the OpenAPI document).
 pub const PUBLIC_KEY_PEM_HEADER: &str = "-----BEGIN PUBLIC KEY-----";
 
+/// Free text that is stored or sent on (a viewer id, a filter): no control character (NUL, tab,
+/// newline, escape, DEL, the C1 range). Postgres text cannot hold a NUL, so one that got past
+/// validation would fail the write after AWS had already acted; the others have no meaning in
+/// these fields and make logs and the audit trail lie.
+pub fn no_control_characters(value: &str, what: &str) -> Result<(), String> {
+    if value.chars().any(char::is_control) {
+        Err(format!(
+            "{what} must not contain control characters (NUL, tab, newline, ...)"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// IVS (docs/aws-facts.md §7.2) and the Terraform module: `^[a-zA-Z0-9-_]{min,max}$`.
 pub fn identifier(value: &str, what: &str, max: usize) -> Result<(), String> {
     let ok = (1..=max).contains(&value.chars().count())
@@ -167,6 +181,18 @@ mod tests {
                 .unwrap_err()
                 .contains("1-64")
         );
+        assert!(identifier("a\u{0}b", "name", 128).is_err());
+    }
+
+    #[test]
+    fn control_characters_are_refused_and_other_text_is_not() {
+        for bad in ["a\u{0}", "\t", "a\nb", "\u{1b}[31m", "\u{7f}", "\u{85}"] {
+            let message = no_control_characters(bad, "viewer_id").unwrap_err();
+            assert!(message.starts_with("viewer_id"), "{message}");
+        }
+        for ok in ["", "member-4711", "Zoë Ölçer", "a b", "名前"] {
+            assert!(no_control_characters(ok, "viewer_id").is_ok(), "{ok}");
+        }
     }
 
     #[test]

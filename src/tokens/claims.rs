@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::domain::FieldError;
+use crate::domain::{FieldError, rules};
 
 /// IVS caps `exp` at 10 minutes ahead for tokens with a viewer id or single use.
 pub const MAX_TTL_WITH_VIEWER_SECS: i64 = 600;
@@ -115,6 +115,18 @@ impl TokenClaims<'_> {
     }
 }
 
+/// What a `viewer_id` must be, for a token and for a revocation alike: 1-40 characters (IVS's
+/// limit) and no control character (a NUL would be signed into the token, and refused by the
+/// audit trail of a revocation only after IVS had acted on it).
+pub fn viewer_id_rule(id: &str) -> Result<(), String> {
+    if !(1..=MAX_VIEWER_ID_CHARS).contains(&id.chars().count()) {
+        return Err(format!(
+            "viewer_id must be 1-{MAX_VIEWER_ID_CHARS} characters"
+        ));
+    }
+    rules::no_control_characters(id, "viewer_id")
+}
+
 /// Checks `request` against every limit and builds the claims, or names each bad field.
 pub fn build<'a>(
     request: &'a TokenRequest,
@@ -125,13 +137,8 @@ pub fn build<'a>(
     let mut errors = Vec::new();
     let single_use = request.single_use.unwrap_or(false);
     let viewer_id = request.viewer_id.as_deref();
-    if let Some(id) = viewer_id
-        && !(1..=MAX_VIEWER_ID_CHARS).contains(&id.chars().count())
-    {
-        errors.push(FieldError::new(
-            "/viewer_id",
-            format!("viewer_id must be 1-{MAX_VIEWER_ID_CHARS} characters"),
-        ));
+    if let Some(Err(message)) = viewer_id.map(viewer_id_rule) {
+        errors.push(FieldError::new("/viewer_id", message));
     }
     let ttl = ttl(
         request,
@@ -351,6 +358,8 @@ mod tests {
         };
         assert_eq!(fields(&with("")), ["/viewer_id"]);
         assert_eq!(fields(&with(&"x".repeat(41))), ["/viewer_id"]);
+        assert_eq!(fields(&with("member\u{0}42")), ["/viewer_id"]);
+        assert_eq!(fields(&with("member\n42")), ["/viewer_id"]);
         assert!(build(&with(&"é".repeat(40)), ARN, now(), LIMITS).is_ok());
     }
 

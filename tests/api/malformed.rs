@@ -394,11 +394,8 @@ async fn nul_characters_and_deep_nesting_are_refused_without_a_500() {
             reply.problem(reply.status);
         }
     }
+    // A NUL in a filter is refused like one in a body field (control_chars.rs has the details).
     for filtered in &replies[..2] {
-        assert_eq!(
-            filtered.json()["items"],
-            json!([]),
-            "no channel name holds a NUL"
-        );
+        filtered.problem(reqwest::StatusCode::UNPROCESSABLE_ENTITY);
     }
 }
