@@ -24,6 +24,7 @@ mod metrics;
 mod openapi;
 mod pagination;
 mod resilience;
+mod spans;
 mod streams;
 mod tenants;
 mod tokens;
