@@ -26,10 +26,11 @@ ALLOWED = {
     # Engines: never another engine or an edge (cli wires what one engine needs from another).
     "reconciler":    {"domain", "db", "aws", "metrics"},
     "playback_keys": {"domain", "db", "aws", "tokens", "metrics"},
+    "webhooks":      {"domain", "db", "metrics"},              # webhook delivery (HTTP out)
     # Edges: may drive engines, never another edge.
     "api":           {"domain", "db", "aws", "tokens", "playback_keys", "metrics"},  # HTTP
     "cli":           {"domain", "db", "aws", "reconciler", "playback_keys", "tokens", "api",
-                      "metrics", "telemetry"},  # command-line edge (also wires the process together)
+                      "webhooks", "metrics", "telemetry"},  # command-line edge (also wires the process together)
 }
 
 ROOT_FILES = {"lib.rs", "main.rs"}  # the crate root: skipped

@@ -16,3 +16,4 @@ pub mod playback_keys;
 pub mod reconciler;
 pub mod telemetry;
 pub mod tokens;
+pub mod webhooks;

@@ -19,6 +19,15 @@ pub const AWS_CALLS: &str = "aws_calls_total";
 pub const TOKENS_MINTED: &str = "playback_tokens_minted_total";
 pub const CHANNELS: &str = "channels";
 pub const ROWS_WAITING: &str = "reconciler_rows_waiting";
+pub const WEBHOOK_ATTEMPTS: &str = "webhook_attempts_total";
+pub const WEBHOOK_ATTEMPT_DURATION: &str = "webhook_attempt_duration_seconds";
+pub const WEBHOOK_DELIVERIES: &str = "webhook_deliveries_total";
+/// From the state change (the outbox row) to the 2xx of the endpoint.
+pub const WEBHOOK_DELIVERY_LAG: &str = "webhook_delivery_lag_seconds";
+pub const WEBHOOK_ENDPOINTS_DISABLED: &str = "webhook_endpoints_disabled_total";
+pub const WEBHOOK_PENDING: &str = "webhook_deliveries_pending";
+pub const WEBHOOK_OLDEST_PENDING: &str = "webhook_oldest_pending_seconds";
+pub const WEBHOOK_DISABLED_ENDPOINTS: &str = "webhook_endpoints_disabled";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 

@@ -340,8 +340,9 @@ async fn patch_channel(
     let changes = json_changes(&before, &new.to_request_json());
     let next_phase = phase.after_spec_change(current.outputs.0.channel_arn.is_some());
     let row = db::channels::update_spec(&mut *tx, id, &new, next_phase).await?;
-    db::events::insert(
-        &mut *tx,
+    // With the audit event, the `channel.updated` webhook (the outbox: same transaction).
+    db::webhooks::record_channel_event(
+        &mut tx,
         id,
         &caller.key_name,
         EventKind::Updated,

@@ -29,6 +29,7 @@ pub mod streams;
 pub mod tenants;
 pub mod tokens;
 pub mod viewers;
+pub mod webhooks;
 
 use axum::Router;
 use utoipa::OpenApi;
@@ -49,6 +50,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(streams::router())
         .merge(drift::router())
         .merge(tenants::router())
+        .merge(webhooks::router())
         .split_for_parts();
     openapi::add_problem_responses(&mut doc);
     contract::apply(&mut doc);

@@ -29,6 +29,8 @@ use crate::api::error::PROBLEM_JSON;
         (name = "playback keys", description = "The managed signing key: list and rotate (admin)"),
         (name = "operations", description = "Operator views: drift between the service and IVS"),
         (name = "tenants", description = "Fair share: each tenant's channel limit and request budgets"),
+        (name = "webhooks", description = "Signed webhooks to the booking system (Standard Webhooks): endpoints, \
+                                           delivery log, retry and replay"),
         (name = "health", description = "Probes"),
     )
 )]

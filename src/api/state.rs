@@ -11,6 +11,7 @@ use super::limits::LimitSettings;
 use super::live::LiveStatus;
 use super::rate_limit::RateBudgets;
 use crate::aws::Aws;
+use crate::domain::webhook::UrlPolicy;
 use crate::playback_keys::{Tokens, lifecycle};
 
 /// What every handler can reach: one `Arc`, so the clone each extractor makes is a single
@@ -29,6 +30,8 @@ pub struct Shared {
     pub live: LiveStatus,
     /// The request budgets of this process (per tenant, or per key bound to no tenant).
     pub budgets: RateBudgets,
+    /// Which webhook endpoint URLs are accepted (strict unless set otherwise).
+    pub webhooks: UrlPolicy,
 }
 
 impl std::ops::Deref for AppState {
@@ -69,7 +72,20 @@ impl AppState {
             cache,
             live: LiveStatus::default(),
             budgets: RateBudgets::default(),
+            webhooks: UrlPolicy::default(),
         }))
+    }
+
+    /// The webhook URL policy (`WEBHOOK_ALLOW_INSECURE`, `WEBHOOK_ALLOW_PRIVATE`); called right
+    /// after [`AppState::new`], while this is the only reference to the state.
+    pub fn with_webhook_policy(mut self, policy: UrlPolicy) -> Self {
+        match Arc::get_mut(&mut self.0) {
+            Some(shared) => shared.webhooks = policy,
+            None => {
+                tracing::error!("the webhook policy was set on a shared state; it stays strict")
+            }
+        }
+        self
     }
 }
 

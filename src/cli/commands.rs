@@ -15,6 +15,7 @@ use crate::domain::api_key::{Scope, generate_key};
 use crate::domain::rules;
 use crate::playback_keys::{KeyRing, Tokens, lifecycle, source};
 use crate::reconciler;
+use crate::webhooks;
 
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
@@ -45,6 +46,7 @@ pub(super) async fn serve(
 ) -> anyhow::Result<()> {
     args.tokens.check()?;
     args.limits.check()?;
+    args.webhooks.check()?;
     let concurrency = (!args.no_reconciler).then_some(args.reconciler.reconciler_concurrency);
     args.database.check_pool(true, concurrency)?;
     let pool = db::connect(&args.database).await?;
@@ -69,7 +71,8 @@ pub(super) async fn serve(
         tokens,
         maintain_keys,
         args.tokens.key_check(),
-    );
+    )
+    .with_webhook_policy(args.webhooks.policy());
     let app = Application::build(args.bind, state).await?;
     let addr = app.local_addr();
     tracing::info!(%addr, "serving the API");
@@ -80,19 +83,38 @@ pub(super) async fn serve(
         let ctx = reconciler_ctx(&pool, &aws, &args.reconciler);
         Some(tokio::spawn(reconciler::run(ctx, stop.clone())))
     };
+    let deliveries = start_webhooks(&pool, &args.webhooks, &stop)?;
     if let Some(on_ready) = on_ready {
         on_ready(addr);
     }
     let served = app.run_until_stopped(shutdown_signal()).await;
     stop.cancel();
+    let grace = Duration::from_secs(args.shutdown_grace_secs);
+    let started = std::time::Instant::now();
     if let Some(workers) = workers {
-        finish_within(workers, Duration::from_secs(args.shutdown_grace_secs)).await;
+        finish_within(workers, grace).await;
+    }
+    if let Some(deliveries) = deliveries {
+        finish_within(deliveries, grace.saturating_sub(started.elapsed())).await;
     }
     served
 }
 
-/// Lets the reconciler finish its current steps, but never longer than the grace period: a
-/// step stuck on a silent AWS call must not keep the process from exiting.
+/// Webhook delivery workers, unless this process is told not to run them.
+fn start_webhooks(
+    pool: &sqlx::PgPool,
+    args: &webhooks::WebhookArgs,
+    stop: &CancellationToken,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if args.webhook_delivery_disabled {
+        return Ok(None);
+    }
+    let ctx = webhooks::Ctx::new(pool.clone(), webhooks::Settings::from(args))?;
+    Ok(Some(tokio::spawn(webhooks::run(ctx, stop.clone()))))
+}
+
+/// Lets the reconciler (or webhook delivery) finish its current steps, but never longer than
+/// the grace period: a step stuck on a silent AWS call must not keep the process from exiting.
 async fn finish_within(workers: tokio::task::JoinHandle<()>, grace: Duration) {
     if tokio::time::timeout(grace, workers).await.is_err() {
         tracing::warn!(
@@ -137,6 +159,7 @@ fn reconciler_ctx(
 /// Reconciler workers alone, until SIGTERM/SIGINT.
 async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     args.tokens.check()?;
+    args.webhooks.check()?;
     args.database
         .check_pool(false, Some(args.reconciler.reconciler_concurrency))?;
     // As `serve` does when it binds (Application::build): Postgres and AWS connections are files.
@@ -146,6 +169,7 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let ctx = reconciler_ctx(&pool, &aws, &args.reconciler);
     let stop = CancellationToken::new();
     let workers = tokio::spawn(reconciler::run(ctx, stop.clone()));
+    let deliveries = start_webhooks(&pool, &args.webhooks, &stop)?;
     tokio::spawn(lifecycle::run(
         pool,
         aws,
@@ -157,7 +181,12 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     ));
     shutdown_signal().await;
     stop.cancel();
-    finish_within(workers, Duration::from_secs(args.shutdown_grace_secs)).await;
+    let grace = Duration::from_secs(args.shutdown_grace_secs);
+    let started = std::time::Instant::now();
+    finish_within(workers, grace).await;
+    if let Some(deliveries) = deliveries {
+        finish_within(deliveries, grace.saturating_sub(started.elapsed())).await;
+    }
     Ok(())
 }
 

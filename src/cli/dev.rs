@@ -17,6 +17,9 @@ const DEV_SIGNING_KEY_PARAMETER: &str = "/ivs-provisioner/dev/playback-signing-k
 /// command, with a key to try it.
 pub async fn run(dev: DevArgs) -> anyhow::Result<()> {
     let mut args = dev.serve;
+    // A local receiver (http on 127.0.0.1) is what a newcomer points webhooks at.
+    args.webhooks.webhook_allow_private = true;
+    args.webhooks.webhook_allow_insecure = true;
     if dev.unlimited_rates {
         args.reconciler.rates = aws::RateSettings::unlimited();
     }
@@ -103,6 +106,18 @@ Try the whole journey (copy-paste line by line):
   curl -s $IVSP/v1/channels/$ID/events -H "Authorization: Bearer $IVSP_KEY"; echo
   # 6. delete it (202; the reconciler removes it from IVS and SSM)
   curl -s -X DELETE $IVSP/v1/channels/$ID -H "Authorization: Bearer $IVSP_KEY"; echo
+
+Webhooks (do this before step 1 to hear the whole journey):
+  # register an endpoint for tenant acme; the answer shows its secret (whsec_...) this once
+  curl -s -X POST $IVSP/v1/webhook-endpoints -H "Authorization: Bearer $IVSP_KEY" -H 'Content-Type: application/json' -d '{{"url":"http://127.0.0.1:9000/hooks","tenant":"acme"}}'; echo
+  # in another terminal: pip install standardwebhooks==1.1.0, WHSEC=<the secret>, then run this receiver
+  # (save as receiver.py); it verifies each signature and prints the event:
+      from http.server import BaseHTTPRequestHandler, HTTPServer; import os, standardwebhooks
+      class H(BaseHTTPRequestHandler):
+          def do_POST(s): print(standardwebhooks.Webhook(os.environ["WHSEC"]).verify(s.rfile.read(int(s.headers["content-length"])), dict(s.headers))); s.send_response(204); s.end_headers()
+      HTTPServer(("127.0.0.1", 9000), H).serve_forever()
+  # what was sent, each attempt's status and answer (replace <endpoint id>):
+  #   curl -s $IVSP/v1/webhook-endpoints/<endpoint id>/deliveries -H "Authorization: Bearer $IVSP_KEY"
 
 Press Ctrl-C to stop.
 "#

@@ -11,6 +11,7 @@ use crate::domain::api_key::Scope;
 use crate::playback_keys::TokenArgs;
 use crate::reconciler::ReconcilerArgs;
 pub use crate::telemetry::{LogArgs, LogFormat};
+use crate::webhooks::WebhookArgs;
 
 pub mod commands;
 mod dev;
@@ -91,6 +92,8 @@ pub struct ServeArgs {
     pub tokens: TokenArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -116,6 +119,8 @@ pub struct WorkerArgs {
     pub reconciler: ReconcilerArgs,
     #[command(flatten)]
     pub tokens: TokenArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -176,8 +176,13 @@ pub async fn set_phase(pool: &PgPool, row: &Claimed, phase: Phase) -> Fenced {
 }
 
 /// The claimed generation is now true in AWS. A change (or a stream-key rotation request) that
-/// arrived meanwhile keeps the row `updating`, so it is picked up again.
-pub async fn finish_ready(pool: &PgPool, row: &Claimed, outputs: &ChannelOutputs) -> Fenced {
+/// arrived meanwhile keeps the row `updating`, so it is picked up again. On any executor, so
+/// that the reconciler can write it in one transaction with its audit event and webhook.
+pub async fn finish_ready(
+    db: impl sqlx::PgExecutor<'_>,
+    row: &Claimed,
+    outputs: &ChannelOutputs,
+) -> Fenced {
     let result = sqlx::query(
         "update channels
             set phase = case when generation = $3 and stream_key_rotation_requested_at is null
@@ -193,14 +198,14 @@ pub async fn finish_ready(pool: &PgPool, row: &Claimed, outputs: &ChannelOutputs
     .bind(Json(outputs))
     .bind(Phase::Ready)
     .bind(Phase::Updating)
-    .execute(pool)
+    .execute(db)
     .await?;
     fenced(result, row.id)
 }
 
 /// The rotation requested at `requested_at` is done; a newer request (made meanwhile) stays.
 pub async fn finish_stream_key_rotation(
-    pool: &PgPool,
+    conn: &mut sqlx::PgConnection,
     row: &Claimed,
     requested_at: DateTime<Utc>,
 ) -> Fenced {
@@ -211,22 +216,22 @@ pub async fn finish_stream_key_rotation(
     .bind(row.id)
     .bind(row.lease_token)
     .bind(requested_at)
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     if result.rows_affected() == 0 {
         // Either the lease was lost or a newer request arrived; the fence below tells which.
-        return lease_held(pool, row).await;
+        return lease_held(&mut *conn, row).await;
     }
     Ok(())
 }
 
-async fn lease_held(pool: &PgPool, row: &Claimed) -> Fenced {
+async fn lease_held(db: impl sqlx::PgExecutor<'_>, row: &Claimed) -> Fenced {
     let held: bool = sqlx::query_scalar(
         "select exists (select 1 from channels where id = $1 and lease_token = $2)",
     )
     .bind(row.id)
     .bind(row.lease_token)
-    .fetch_one(pool)
+    .fetch_one(db)
     .await?;
     if held {
         Ok(())
@@ -235,7 +240,7 @@ async fn lease_held(pool: &PgPool, row: &Claimed) -> Fenced {
     }
 }
 
-pub async fn finish_deleted(pool: &PgPool, row: &Claimed) -> Fenced {
+pub async fn finish_deleted(db: impl sqlx::PgExecutor<'_>, row: &Claimed) -> Fenced {
     let result = sqlx::query(
         "update channels
             set phase = $3, deleted_at = now(), last_error = null, attempts = 0,
@@ -245,14 +250,14 @@ pub async fn finish_deleted(pool: &PgPool, row: &Claimed) -> Fenced {
     .bind(row.id)
     .bind(row.lease_token)
     .bind(Phase::Deleted)
-    .execute(pool)
+    .execute(db)
     .await?;
     fenced(result, row.id)
 }
 
 /// Releases the row to be tried again at `next_attempt_at`, recording why.
 pub async fn release(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     row: &Claimed,
     phase: Option<Phase>,
     last_error: Option<&LastError>,
@@ -274,7 +279,7 @@ pub async fn release(
     .bind(last_error.map(Json))
     .bind(count_attempt)
     .bind(next_attempt_at)
-    .execute(pool)
+    .execute(db)
     .await?;
     fenced(result, row.id)
 }

@@ -11,6 +11,7 @@ pub mod locks;
 pub mod playback_keys;
 pub mod recording_configurations;
 pub mod tenant_limits;
+pub mod webhooks;
 
 use std::time::Duration;
 

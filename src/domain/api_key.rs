@@ -43,6 +43,11 @@ pub enum Scope {
     #[value(name = "stream-keys:read")]
     #[strum(serialize = "stream-keys:read")]
     StreamKeysRead,
+    /// Register and manage webhook endpoints (a tenant-bound key: its tenant's only).
+    #[serde(rename = "webhooks:manage")]
+    #[value(name = "webhooks:manage")]
+    #[strum(serialize = "webhooks:manage")]
+    WebhooksManage,
     /// Everything, including operator endpoints.
     #[serde(rename = "admin")]
     #[value(name = "admin")]

@@ -13,6 +13,7 @@ pub mod phase;
 pub mod resources;
 pub mod rules;
 pub mod validation;
+pub mod webhook;
 
 pub use event::EventKind;
 pub use field_error::FieldError;

@@ -98,18 +98,26 @@ async fn provision(ctx: &Ctx, row: &Claimed) -> Result<(), StepError> {
     );
     publish::publish(ctx, &params, &parameter_tags(row.id, spec)).await?;
     if let Some(requested_at) = rotation {
-        db::claims::finish_stream_key_rotation(&ctx.pool, row, requested_at).await?;
+        // The state change, its audit event and its webhook commit together (the outbox).
+        let mut tx = ctx.pool.begin().await?;
+        db::claims::finish_stream_key_rotation(&mut tx, row, requested_at).await?;
         let details = json!({ "requested_at": requested_at });
-        audit(ctx, row, EventKind::StreamKeyRotated, details).await?;
+        let kind = EventKind::StreamKeyRotated;
+        db::webhooks::record_channel_event(&mut tx, row.id, RECONCILER, kind, details).await?;
+        tx.commit().await?;
     }
 
     if let Some(previous) = previous_recording.filter(|p| Some(p) != recording_arn.as_ref()) {
         recording::release_by_arn(ctx, row, &previous).await?;
     }
     release_replaced_caller_key(ctx, row, key_fingerprint.as_deref()).await?;
-    db::claims::finish_ready(&ctx.pool, row, &outputs).await?;
+    let mut tx = ctx.pool.begin().await?;
+    db::claims::finish_ready(&mut *tx, row, &outputs).await?;
     let details = json!({ "generation": row.generation, "channel_arn": arn });
-    audit(ctx, row, EventKind::Ready, details).await
+    db::webhooks::record_channel_event(&mut tx, row.id, RECONCILER, EventKind::Ready, details)
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A caller key the channel no longer uses is released (deleted from IVS once no one uses it).
@@ -147,12 +155,11 @@ async fn delete(ctx: &Ctx, row: &Claimed) -> Result<(), StepError> {
     if let Some(pem) = &spec.playback_public_key_pem {
         caller_keys::release(ctx, pem, row.id).await?;
     }
-    db::claims::finish_deleted(&ctx.pool, row).await?;
-    audit(
-        ctx,
-        row,
-        EventKind::Deleted,
-        json!({ "channel_arns": arns }),
-    )
-    .await
+    let mut tx = ctx.pool.begin().await?;
+    db::claims::finish_deleted(&mut *tx, row).await?;
+    let details = json!({ "channel_arns": arns });
+    db::webhooks::record_channel_event(&mut tx, row.id, RECONCILER, EventKind::Deleted, details)
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }

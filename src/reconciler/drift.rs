@@ -210,7 +210,8 @@ async fn record(ctx: &Ctx, sweep_id: Uuid, finding: &Finding) -> Result<(), Step
         let kind: &str = finding.kind.into();
         let details =
             json!({ "kind": kind, "channel_arn": finding.channel_arn, "details": finding.details });
-        db::events::insert(&mut *tx, id, DRIFT_SWEEP, EventKind::DriftDetected, details).await?;
+        let kind = EventKind::DriftDetected;
+        db::webhooks::record_channel_event(&mut tx, id, DRIFT_SWEEP, kind, details).await?;
     }
     tx.commit().await?;
     Ok(())

@@ -235,11 +235,16 @@ async fn record_failure(ctx: &Ctx, row: &Claimed, error: &StepError) -> Result<(
     };
     if phase == Some(Phase::Failed) {
         tracing::warn!(error = %error, "channel failed; it needs a change, an operator retry, or time");
+        // The phase, the audit event and the `channel.failed` webhook commit together.
+        let mut tx = ctx.pool.begin().await?;
+        claims::release(&mut *tx, row, phase, Some(&last_error), count, next).await?;
         let details = serde_json::to_value(&last_error).unwrap_or_default();
-        db::events::insert(&ctx.pool, row.id, RECONCILER, EventKind::Failed, details).await?;
-    } else {
-        tracing::info!(error = %error, retry_in = ?delay, "reconcile will be retried");
+        let kind = EventKind::Failed;
+        db::webhooks::record_channel_event(&mut tx, row.id, RECONCILER, kind, details).await?;
+        tx.commit().await?;
+        return Ok(());
     }
+    tracing::info!(error = %error, retry_in = ?delay, "reconcile will be retried");
     claims::release(&ctx.pool, row, phase, Some(&last_error), count, next).await?;
     Ok(())
 }

@@ -328,7 +328,10 @@ pub async fn serve_with(
         max_connections: 1024,
         limits,
     };
-    let state = AppState::new(pool, settings, aws, tokens, None, Duration::from_secs(3600));
+    // Webhook tests run their receivers on 127.0.0.1 over http (tests/api/webhooks.rs builds a
+    // strict app of its own for the refusals).
+    let state = AppState::new(pool, settings, aws, tokens, None, Duration::from_secs(3600))
+        .with_webhook_policy(ivs_provisioner::domain::webhook::UrlPolicy::PERMISSIVE);
     let bind: SocketAddr = "127.0.0.1:0".parse().expect("a socket address");
     let application = Application::build(bind, state)
         .await

@@ -29,3 +29,4 @@ mod streams;
 mod tenants;
 mod tokens;
 mod validation;
+mod webhooks;
