@@ -54,6 +54,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     openapi::add_problem_responses(&mut doc);
     contract::apply(&mut doc);
+    webhooks::document(&mut doc);
     (router, doc)
 }
 

@@ -54,9 +54,17 @@ pub struct WebhookEndpointRequest {
     /// Where to POST events: https (http only with `WEBHOOK_ALLOW_INSECURE=true`), no
     /// credentials, at most 2,048 characters, a public address (checked again after DNS at
     /// every send).
-    #[schema(example = "https://booking.example.com/hooks/ivs", max_length = 2048)]
+    #[schema(
+        example = "https://booking.example.com/hooks/ivs",
+        max_length = 2048,
+        pattern = "^[hH][tT][tT][pP][sS]?://"
+    )]
     pub url: Option<String>,
-    #[schema(example = "booking system, production", max_length = 256)]
+    #[schema(
+        example = "booking system, production",
+        max_length = 256,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub description: Option<String>,
     /// The event types to send; empty or absent: every type.
     #[schema(value_type = Option<Vec<WebhookEventType>>, max_items = 32)]
@@ -187,6 +195,7 @@ pub enum DeliveryStatus {
 #[serde(deny_unknown_fields)]
 pub struct DeliveriesQuery {
     /// Only deliveries in this state.
+    #[param(inline)]
     status: Option<DeliveryStatus>,
     /// Page size, 1-100, default 20.
     #[param(minimum = 1, maximum = 100)]
@@ -212,6 +221,7 @@ pub struct EndpointsQuery {
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
     /// Send again every event since this time (RFC 3339) that the endpoint would receive.
+    #[schema(max_length = 64)]
     pub since: Option<DateTime<Utc>>,
 }
 
@@ -225,6 +235,12 @@ pub struct ReplayResult {
 pub struct TestEvent {
     /// The `webhook-id` of the test event.
     pub event_id: String,
+}
+
+/// Every event type.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookEventTypeList {
+    pub items: Vec<WebhookEventTypeInfo>,
 }
 
 /// An event type, whether the service emits it yet, and an example payload.
@@ -804,12 +820,34 @@ async fn retry_delivery(
 #[utoipa::path(
     get, path = "/v1/webhook-event-types", tag = "webhooks",
     security(("bearer" = [])),
-    responses((status = 200, description = "The event types", body = Vec<WebhookEventTypeInfo>,
-               example = json!(event_types())))
+    responses((status = 200, description = "The event types", body = WebhookEventTypeList,
+               example = json!(WebhookEventTypeList { items: event_types() })))
 )]
-async fn list_event_types(caller: Caller) -> ApiResult<Json<Vec<WebhookEventTypeInfo>>> {
+async fn list_event_types(caller: Caller) -> ApiResult<Json<WebhookEventTypeList>> {
     caller.require(Scope::WebhooksManage)?;
-    Ok(Json(event_types()))
+    Ok(Json(WebhookEventTypeList {
+        items: event_types(),
+    }))
+}
+
+/// What the OpenAPI document states beyond the annotations: the `Location` of a new endpoint.
+pub fn document(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    const LOCATION_CHARS: usize = "/v1/webhook-endpoints/".len() + 36;
+    if let Some(utoipa::openapi::RefOr::T(created)) = doc
+        .paths
+        .paths
+        .get_mut("/v1/webhook-endpoints")
+        .and_then(|item| item.post.as_mut())
+        .and_then(|create| create.responses.responses.get_mut("201"))
+        && let Some(location) = created.headers.get_mut("location")
+    {
+        location.schema = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(LOCATION_CHARS))
+            .pattern(Some("^/v1/webhook-endpoints/[0-9a-f-]{36}$"))
+            .into();
+    }
 }
 
 fn event_types() -> Vec<WebhookEventTypeInfo> {

@@ -854,7 +854,7 @@ async fn invalid_requests_are_422_naming_every_field() {
         .await
         .problem(StatusCode::FORBIDDEN);
     let types = app.get("/v1/webhook-event-types", &admin).await.json();
-    let emitted: BTreeMap<String, bool> = types
+    let emitted: BTreeMap<String, bool> = types["items"]
         .as_array()
         .unwrap()
         .iter()
