@@ -21,7 +21,7 @@ pub const MAX_VIEWER_SESSION_VERSION: i64 = i32::MAX as i64;
 pub const MAX_ALLOWED_ORIGINS: usize = 20;
 /// `https://` + `*.` + a 253-character host + `:` + a 5-digit port.
 pub const MAX_ORIGIN_CHARS: usize = 8 + 2 + 253 + 1 + 5;
-/// What [`is_origin`] accepts, as the OpenAPI document states it.
+/// What `is_origin` accepts, as the OpenAPI document states it.
 pub const ORIGIN_PATTERN: &str = r"^https?://(\*\.)?[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$";
 /// The largest TTL any deployment can allow (`PLAYBACK_TOKEN_MAX_TTL_SECS` is a u32); the
 /// deployment's own maximum is usually far lower.
