@@ -13,7 +13,10 @@ use super::error::ApiError;
 use super::state::AppState;
 use crate::db;
 use crate::domain::Phase;
-use crate::metrics::{CHANNELS, HTTP_DURATION, HTTP_REQUESTS, ROWS_WAITING, install};
+use crate::metrics::{
+    CHANNELS, HTTP_DURATION, HTTP_REQUESTS, ROWS_WAITING, WEBHOOK_DISABLED_ENDPOINTS,
+    WEBHOOK_OLDEST_PENDING, WEBHOOK_PENDING, install,
+};
 
 /// Counts and times every request by method, matched route and status.
 pub async fn track_http(request: Request, next: Next) -> Response {
@@ -55,5 +58,10 @@ async fn record_database_gauges(pool: &sqlx::PgPool) -> Result<(), ApiError> {
     }
     let waiting = db::channels::count_waiting(pool).await?;
     metrics::gauge!(ROWS_WAITING).set(waiting as f64);
+    // The webhook outbox: deliveries waiting, how old the oldest is, endpoints switched off.
+    let (pending, oldest_secs, disabled) = db::webhooks::gauges(pool).await?;
+    metrics::gauge!(WEBHOOK_PENDING).set(pending as f64);
+    metrics::gauge!(WEBHOOK_OLDEST_PENDING).set(oldest_secs);
+    metrics::gauge!(WEBHOOK_DISABLED_ENDPOINTS).set(disabled as f64);
     Ok(())
 }

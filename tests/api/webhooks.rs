@@ -403,6 +403,20 @@ async fn a_receiver_down_for_a_while_gets_every_event_once_under_one_id() {
     assert_eq!(attempts[0]["http_status"], 500);
     assert_eq!(attempts[2]["http_status"], 204);
     assert!(attempts[0]["duration_ms"].is_number());
+
+    // Metrics: attempts by outcome, deliveries by outcome and type, lag, the outbox depth.
+    let metrics = crate::helpers::send(app.request(reqwest::Method::GET, "/metrics")).await;
+    for line in [
+        r#"webhook_attempts_total{outcome="retrying"}"#,
+        r#"webhook_deliveries_total{outcome="delivered",type="channel.ready"}"#,
+        "webhook_delivery_lag_seconds_bucket",
+        // Gauges read from this test's database at the scrape (the recorder is process-wide).
+        "webhook_deliveries_pending ",
+        "webhook_oldest_pending_seconds ",
+        "webhook_endpoints_disabled ",
+    ] {
+        assert!(metrics.text.contains(line), "{line} in {}", metrics.text);
+    }
 }
 
 /// A receiver that accepts connections and never answers.
