@@ -32,6 +32,8 @@ struct Received {
     timestamp: String,
     signature: String,
     body: String,
+    /// When the request arrived, and when it was answered.
+    began: DateTime<Utc>,
     at: DateTime<Utc>,
     /// What the receiver answered.
     status: u16,
@@ -51,6 +53,8 @@ enum Mode {
     FailFirst(usize),
     /// This status every time.
     Always(u16),
+    /// 204 after this many milliseconds (a slow receiver: attempts are in flight for a while).
+    Slow(u64),
 }
 
 #[derive(Clone)]
@@ -118,9 +122,14 @@ async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Byt
             .to_owned()
     };
     let id = header("webhook-id");
+    let began = Utc::now();
+    let mode = *receiver.mode.lock().unwrap();
+    if let Mode::Slow(ms) = mode {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
     let mut log = receiver.log.lock().unwrap();
-    let status = match *receiver.mode.lock().unwrap() {
-        Mode::Ok => 204,
+    let status = match mode {
+        Mode::Ok | Mode::Slow(_) => 204,
         Mode::Always(status) => status,
         Mode::FailFirst(n) => {
             if log.iter().filter(|r| r.id == id).count() < n {
@@ -135,6 +144,7 @@ async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Byt
         timestamp: header("webhook-timestamp"),
         signature: header("webhook-signature"),
         body: String::from_utf8_lossy(&body).into_owned(),
+        began,
         at: Utc::now(),
         status,
     });
@@ -888,4 +898,132 @@ async fn invalid_requests_are_422_naming_every_field() {
         app.delete(&path, &admin).await.status,
         StatusCode::NO_CONTENT
     );
+}
+
+/// The real `worker` binary on the test's database and simulator, delivering webhooks with a
+/// short lease and quick retries.
+fn spawn_worker(app: &TestApp) -> crate::common::KillOnDrop {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ivs-provisioner"))
+        .arg("worker")
+        .env("DATABASE_URL", &app.database_url)
+        .env("AWS_ENDPOINT_URL", app.sim.endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("DRIFT_SWEEP_SECS", "0")
+        .env("WEBHOOK_ALLOW_PRIVATE", "true")
+        .env("WEBHOOK_ALLOW_INSECURE", "true")
+        .env("WEBHOOK_TIMEOUT_SECS", "1")
+        .env("WEBHOOK_LEASE_SECS", "2")
+        .env("WEBHOOK_POLL_SECS", "1")
+        .env(
+            "WEBHOOK_RETRY_SCHEDULE_SECS",
+            "0,0.2,0.2,0.2,0.2,0.2,0.2,0.2",
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the worker binary");
+    crate::common::KillOnDrop(child)
+}
+
+#[tokio::test]
+async fn kill_9_between_commit_and_send_and_mid_send_loses_nothing_and_two_workers_never_overlap() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_key().await;
+    // Each answer takes 300 ms, so a kill lands while attempts are in flight.
+    let receiver = Receiver::start(Mode::Slow(300)).await;
+    // The changes only: the workers' reconciler also makes the channel ready meanwhile.
+    register(
+        &app,
+        &admin,
+        json!({"url": receiver.url, "event_types": ["channel.updated"]}),
+    )
+    .await;
+    let id = id_of(&app.create_channel(&admin, &channel("acme", "killed")).await);
+    let patch = |n: usize| {
+        let path = format!("/v1/channels/{id}");
+        let app = &app;
+        let admin = &admin;
+        async move {
+            let body = json!({"tags": {"Round": n.to_string()}});
+            let reply = app.patch(&path, admin, &body).await;
+            assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.text);
+        }
+    };
+    let mut worker = spawn_worker(&app);
+    for n in 0..10 {
+        patch(n).await;
+    }
+    // Wait until attempts are in flight, then SIGKILL mid-send.
+    let started = Instant::now();
+    while receiver.received().is_empty() && started.elapsed() < Duration::from_secs(20) {
+        let in_flight: i64 = sqlx::query_scalar(
+            "select count(*) from webhook_deliveries where lease_token is not null",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        if in_flight > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    worker.kill().expect("SIGKILL the worker");
+    worker.wait().unwrap();
+    let leased_at_kill: i64 =
+        sqlx::query_scalar("select count(*) from webhook_deliveries where lease_token is not null")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(
+        leased_at_kill > 0,
+        "the kill landed while attempts were in flight"
+    );
+    // Committed while no worker runs: sent by the next ones.
+    for n in 10..20 {
+        patch(n).await;
+    }
+    // Two replicas from here on.
+    let _a = spawn_worker(&app);
+    let _b = spawn_worker(&app);
+    let started = Instant::now();
+    loop {
+        let delivered: i64 = sqlx::query_scalar(
+            "select count(*) from webhook_deliveries where status = 'delivered'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        if delivered == 20 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{delivered} of 20 delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let received = receiver.received();
+    let mut by_id: BTreeMap<String, Vec<&Received>> = BTreeMap::new();
+    for r in &received {
+        by_id.entry(r.id.clone()).or_default().push(r);
+    }
+    assert_eq!(by_id.len(), 20, "every event arrived");
+    for (id, tries) in &by_id {
+        for pair in tries.windows(2) {
+            assert!(
+                pair[1].began >= pair[0].at,
+                "two attempts of {id} overlapped: {pair:#?}"
+            );
+        }
+    }
+    let again = received.len() - by_id.len();
+    assert!(
+        again as i64 <= leased_at_kill,
+        "only deliveries in flight at the kill ({leased_at_kill}) may arrive twice; {again} did"
+    );
+    eprintln!("in flight at the kill: {leased_at_kill}; arrived twice: {again}");
 }
