@@ -1,6 +1,6 @@
 //! Times the reconciler's claim statement, its next-due query and the metrics gauges with
 //! EXPLAIN ANALYZE, as the code runs them, on the database named by `DATABASE_URL`; used by
-//! scripts/bench-history.sh. Prints one line per statement: its name, a tab, the median
+//! scripts/bench-history.sh. Prints one line per statement, tab-separated: its name, the median
 //! execution time of N runs (the first argument, default 10) and what its plan read.
 
 use ivs_provisioner::db::explain::{self, Plan};
@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
         runs.sort_by(|a, b| a.execution_ms().total_cmp(&b.execution_ms()));
         let median = &runs[runs.len() / 2];
         println!(
-            "{name}\t{:.3} ms: {}",
+            "{name}\t{:.3} ms\t{}",
             median.execution_ms(),
             median.summary()
         );

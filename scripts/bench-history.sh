@@ -250,7 +250,9 @@ section "summary: $LIVE live rows vs $ROWS rows (release build, dev mode, rates 
     printf 'query\tsmall p50\tsmall p95\tlarge p50\tlarge p95\tlarge/small p95\n'
     paste "$WORK/small.http" "$WORK/large.http" \
         | awk -F'\t' '{ printf "%s\t%s ms\t%s ms\t%s ms\t%s ms\t%.1fx\n", $1, $2, $3, $7, $8, $8 / ($3 > 0 ? $3 : 0.1) }'
-    for what in explain cpu ready; do
+    paste "$WORK/small.explain" "$WORK/large.explain" \
+        | awk -F'\t' '{ printf "%s\t \t%s\t \t%s\n", $1, $2, $5 }'
+    for what in cpu ready; do
         paste "$WORK/small.$what" "$WORK/large.$what" \
             | awk -F'\t' '{ printf "%s\t \t%s\t \t%s\n", $1, $2, $4 }'
     done
