@@ -2,9 +2,11 @@
 //! answering 204, one endpoint, the delivery engine's loop as `serve` runs it, and events written
 //! into the outbox as state changes write them (one statement each, eight writers at once).
 //!
-//! Phase 1 (throughput): N events written as fast as the writers go while the engine drains them;
-//! deliveries/s = N / (last delivery - first write). Phase 2 (latency): events at a steady rate;
-//! the time from each event's write (its payload timestamp) to its arrival at the receiver.
+//! Phase 1 (state changes to deliveries): N events written as fast as the writers go while the
+//! engine drains them; deliveries/s = N / (last delivery - first write). Phase 2 (the engine's
+//! own capacity): N events written with the engine stopped (a receiver that was away), then the
+//! time to drain that backlog. Phase 3 (latency): events at a steady rate. Latency is the time
+//! from each event's write (its payload timestamp) to its arrival at the receiver.
 //!
 //! Usage: webhook_bench <database url> [events] [steady rate per s] [steady seconds]
 
@@ -161,7 +163,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let stop = CancellationToken::new();
     let engine = tokio::spawn(webhooks::run(
-        webhooks::Ctx::new(pool.clone(), settings)?,
+        webhooks::Ctx::new(pool.clone(), settings.clone())?,
         stop.clone(),
     ));
 
@@ -179,12 +181,30 @@ async fn main() -> anyhow::Result<()> {
     );
     report("phase 1 (burst)", &arrivals.lock().unwrap());
 
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), engine).await;
+    arrivals.lock().unwrap().clear();
+    write_events(&pool, events, 8, None).await;
+    let stop = CancellationToken::new();
+    let started = Instant::now();
+    let engine = tokio::spawn(webhooks::run(
+        webhooks::Ctx::new(pool.clone(), settings)?,
+        stop.clone(),
+    ));
+    wait_for(&arrivals, events).await;
+    let drained = started.elapsed();
+    println!(
+        "phase 2: a backlog of {events} drained in {:.2} s: {:.0} deliveries/s",
+        drained.as_secs_f64(),
+        events as f64 / drained.as_secs_f64()
+    );
+
     arrivals.lock().unwrap().clear();
     let steady = rate * secs;
     write_events(&pool, steady, 8, Some(Duration::from_secs(1) / rate as u32)).await;
     wait_for(&arrivals, steady).await;
     report(
-        &format!("phase 2 (steady {rate}/s for {secs} s)"),
+        &format!("phase 3 (steady {rate}/s for {secs} s)"),
         &arrivals.lock().unwrap(),
     );
     let duplicates: i64 = sqlx::query_scalar(
