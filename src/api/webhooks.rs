@@ -32,8 +32,8 @@ use crate::domain::webhook::{self, WebhookEventType};
 
 /// How long a rotated-out secret keeps signing beside the new one.
 pub const SECRET_OVERLAP: Duration = Duration::from_secs(24 * 3600);
-const MAX_DESCRIPTION_CHARS: usize = 256;
-const MAX_EVENT_TYPES: usize = 32;
+pub const MAX_DESCRIPTION_CHARS: usize = 256;
+pub const MAX_EVENT_TYPES: usize = 32;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

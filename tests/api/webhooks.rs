@@ -1027,3 +1027,183 @@ async fn kill_9_between_commit_and_send_and_mid_send_loses_nothing_and_two_worke
     );
     eprintln!("in flight at the kill: {leased_at_kill}; arrived twice: {again}");
 }
+
+/// The reconciler's context on the test app (its drift sweep is run by hand).
+fn reconciler_ctx(app: &TestApp) -> ivs_provisioner::reconciler::Ctx {
+    #[derive(clap::Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        reconciler: ivs_provisioner::reconciler::ReconcilerArgs,
+    }
+    let defaults = <Defaults as clap::Parser>::parse_from(["test"]);
+    ivs_provisioner::reconciler::Ctx::new(
+        app.pool.clone(),
+        app.aws.clone(),
+        ivs_provisioner::reconciler::Settings::from(&defaults.reconciler),
+        ivs_provisioner::cli::wiring::managed_key(app.pool.clone(), app.aws.clone()),
+    )
+}
+
+#[tokio::test]
+async fn every_emitted_channel_type_reaches_the_endpoint_with_the_channel_facts() {
+    let mut sim = aws_sim::SimConfig::for_tests();
+    sim.foreign_buckets = vec!["bucket-in-eu".into()];
+    let app = TestApp::spawn_configured(LIMITS, LimitSettings::default(), sim).await;
+    let admin = app.admin_key().await;
+    let receiver = Receiver::start(Mode::Ok).await;
+    register(&app, &admin, json!({"url": receiver.url})).await;
+    let id = ready_channel(&app, &admin, "acme", "every").await;
+    let rotate = app
+        .post(
+            &format!("/v1/channels/{id}/stream-key/rotate"),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    assert!(rotate.status.is_success(), "{}", rotate.text);
+    app.reconcile().await;
+    // Deleted behind the service's back: the drift sweep finds it (and the reconciler recreates it).
+    let arn = app.get(&format!("/v1/channels/{id}"), &admin).await.json()["status"]["outputs"]
+        ["channel_arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.raw_ivs()
+        .await
+        .delete_channel()
+        .arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    ivs_provisioner::reconciler::drift::sweep(&reconciler_ctx(&app))
+        .await
+        .expect("a drift sweep");
+    app.reconcile().await;
+    app.delete(&format!("/v1/channels/{id}"), &admin).await;
+    app.reconcile().await;
+    let failed = app
+        .create_channel(
+            &admin,
+            &json!({"tenant": "acme", "name": "nobucket", "recording": {"s3_bucket_name": "bucket-in-eu"}}),
+        )
+        .await;
+    app.reconcile().await;
+    deliver_now(&app).await;
+    let got = receiver.wait_for(7, Duration::from_secs(10)).await;
+    let types: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["type"].as_str().unwrap().to_owned())
+        .collect();
+    for expected in [
+        "channel.ready",
+        "stream_key.rotated",
+        "channel.drift_detected",
+        "channel.deleted",
+        "channel.failed",
+    ] {
+        assert!(
+            types.iter().any(|t| t == expected),
+            "{expected} in {types:?}"
+        );
+    }
+    let body = |kind: &str| {
+        got.iter()
+            .map(Received::json)
+            .find(|b| b["type"] == kind)
+            .unwrap()
+    };
+    let fail = body("channel.failed");
+    assert_eq!(fail["data"]["channel_id"], id_of(&failed).as_str());
+    assert_eq!(fail["data"]["phase"], "failed");
+    assert_eq!(fail["data"]["code"], "RecordingConfigurationCreateFailed");
+    assert_eq!(body("channel.deleted")["data"]["phase"], "deleted");
+    assert_eq!(
+        body("channel.drift_detected")["data"]["kind"],
+        "deleted_out_of_band"
+    );
+    for r in &got {
+        assert!(!r.body.contains("\"stream_key\""), "{}", r.body);
+    }
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_everything_long_enough_is_disabled_and_old_deliveries_are_pruned() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_key().await;
+    let failing = Receiver::start(Mode::Always(500)).await;
+    let (endpoint, _) = register(&app, &admin, json!({"url": failing.url})).await;
+    let mut s = settings();
+    // The 3-day rule, shortened: failing for 1 s disables it.
+    s.disable_after = Duration::from_secs(1);
+    s.schedule = [0.0, 1.5, 1.5].map(Duration::from_secs_f64).to_vec();
+    let stop = start_engine(&app, s);
+    ready_channel(&app, &admin, "acme", "down").await;
+    let path = format!("/v1/webhook-endpoints/{endpoint}");
+    let started = Instant::now();
+    let disabled = loop {
+        let body = app.get(&path, &admin).await.json();
+        if body["disabled"] == true {
+            break body;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    stop.cancel();
+    assert!(
+        disabled["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("every delivery failed"),
+        "{disabled}"
+    );
+    let audit: Vec<String> = sqlx::query_scalar(
+        "select kind from webhook_endpoint_events where endpoint_id = $1::uuid order by id",
+    )
+    .bind(&endpoint)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(audit, ["created", "disabled"]);
+    let metrics = crate::helpers::send(app.request(reqwest::Method::GET, "/metrics")).await;
+    assert!(
+        metrics
+            .text
+            .contains(r#"webhook_endpoints_disabled_total{reason="failing"}"#),
+        "{}",
+        metrics.text
+    );
+    // Retention: finished deliveries older than it go, with their events; pending ones stay.
+    sqlx::query(
+        "update webhook_deliveries set status = 'failed', created_at = now() - interval '31 days'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query("update webhook_events set created_at = now() - interval '31 days'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let retention = Duration::from_secs(30 * 86_400);
+    let pruned = ivs_provisioner::db::webhooks::prune(&app.pool, retention, 500)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 2, "one delivery and its event");
+    let left: i64 = sqlx::query_scalar("select count(*) from webhook_events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn the_documented_request_limits_are_the_validated_ones() {
+    use ivs_provisioner::api::webhooks::{MAX_DESCRIPTION_CHARS, MAX_EVENT_TYPES};
+    use ivs_provisioner::domain::webhook::MAX_URL_CHARS;
+    let doc: Value = serde_json::from_str(&ivs_provisioner::api::openapi_json()).unwrap();
+    let request = &doc["components"]["schemas"]["WebhookEndpointRequest"]["properties"];
+    assert_eq!(request["url"]["maxLength"], MAX_URL_CHARS);
+    assert_eq!(request["description"]["maxLength"], MAX_DESCRIPTION_CHARS);
+    assert_eq!(request["event_types"]["maxItems"], MAX_EVENT_TYPES);
+    let tenant = ivs_provisioner::domain::channel::MAX_TENANT_CHARS;
+    assert_eq!(request["tenant"]["maxLength"], tenant);
+}
