@@ -110,11 +110,10 @@ Try the whole journey (copy-paste line by line):
 Webhooks (do this before step 1 to hear the whole journey):
   # register an endpoint for tenant acme; the answer shows its secret (whsec_...) this once
   curl -s -X POST $IVSP/v1/webhook-endpoints -H "Authorization: Bearer $IVSP_KEY" -H 'Content-Type: application/json' -d '{{"url":"http://127.0.0.1:9000/hooks","tenant":"acme"}}'; echo
-  # in another terminal: pip install standardwebhooks==1.1.0, WHSEC=<the secret>, then run this receiver
-  # (save as receiver.py); it verifies each signature and prints the event:
-      from http.server import BaseHTTPRequestHandler, HTTPServer; import os, standardwebhooks
-      class H(BaseHTTPRequestHandler):
-          def do_POST(s): print(standardwebhooks.Webhook(os.environ["WHSEC"]).verify(s.rfile.read(int(s.headers["content-length"])), dict(s.headers))); s.send_response(204); s.end_headers()
+  # in another terminal: pip install standardwebhooks==1.1.0, export WHSEC=<the secret>, then run this
+  # three-line receiver (save as receiver.py; python3 receiver.py): it verifies each signature, prints the event
+      from http.server import BaseHTTPRequestHandler as B, HTTPServer; import os, standardwebhooks
+      class H(B): do_POST = lambda s: (print(standardwebhooks.Webhook(os.environ["WHSEC"]).verify(s.rfile.read(int(s.headers["content-length"])), dict(s.headers))), s.send_response(204), s.end_headers())
       HTTPServer(("127.0.0.1", 9000), H).serve_forever()
   # what was sent, each attempt's status and answer (replace <endpoint id>):
   #   curl -s $IVSP/v1/webhook-endpoints/<endpoint id>/deliveries -H "Authorization: Bearer $IVSP_KEY"
