@@ -71,7 +71,7 @@ trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || 
 key=""
 for _ in $(seq 1 120); do
     kill -0 "$server_pid" 2>/dev/null || { cat "$server_log" >&2; fail "dev mode exited"; }
-    key="$(grep -oE 'export IVSP_KEY=[^[:space:]]+' "$server_log" | tail -n 1 | cut -d= -f2- || true)"
+    key="$(grep -aoE 'export IVSP_KEY=[^[:space:]]+' "$server_log" | tail -n 1 | cut -d= -f2- || true)"
     if [ -n "$key" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/readyz")" = 200 ]; then
         break
     fi
