@@ -25,7 +25,7 @@ use super::AppState;
 use super::auth::{Caller, Scope};
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{ApiJson, ApiQuery, from_value};
-use super::pagination::{self, page_limit};
+use super::pagination::{self, PageQuery, page_limit};
 use crate::db::{self, webhooks::DeliveryRow, webhooks::EndpointRow};
 use crate::domain::rules;
 use crate::domain::webhook::{self, WebhookEventType};
@@ -42,6 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(rotate_secret))
         .routes(routes!(send_test))
         .routes(routes!(list_deliveries))
+        .routes(routes!(list_endpoint_events))
         .routes(routes!(replay))
         .routes(routes!(retry_delivery))
         .routes(routes!(list_event_types))
@@ -215,6 +216,25 @@ pub struct EndpointsQuery {
     /// The `next_cursor` of the previous page.
     #[param(max_length = 64, pattern = "^[A-Za-z0-9_-]*$")]
     cursor: Option<String>,
+}
+
+/// An entry in an endpoint's audit trail: `created`, `updated` (the patch), `secret_rotated`,
+/// `replayed`, `disabled` (by the service: 410 Gone, or failing for days; actor
+/// `webhook-delivery`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookEndpointEvent {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// The API key's name, or the service component.
+    pub actor: String,
+    pub kind: String,
+    pub details: Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookEndpointEventPage {
+    pub items: Vec<WebhookEndpointEvent>,
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -692,6 +712,43 @@ async fn list_deliveries(
     let (rows, next_cursor) = pagination::cut(rows, limit, |r| r.seq);
     let items = with_attempts(&state, rows).await?;
     Ok(Json(WebhookDeliveryPage { items, next_cursor }))
+}
+
+/// An endpoint's audit trail, oldest first: who created, changed, rotated, replayed it, and
+/// when and why the service disabled it.
+#[utoipa::path(
+    get, path = "/v1/webhook-endpoints/{id}/events", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Endpoint id"), PageQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of entries", body = WebhookEndpointEventPage),
+        (status = 404, description = "No such endpoint, or it belongs to another tenant",
+         body = crate::api::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_endpoint_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    WebhookId(id): WebhookId,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<WebhookEndpointEventPage>> {
+    caller.require(Scope::WebhooksManage)?;
+    let limit = page_limit(q.limit)?;
+    visible_endpoint(&state, &caller, id).await?;
+    let after = pagination::decode::<i64>(q.cursor.as_deref())?;
+    let rows = db::webhooks::endpoint_events(&state.pool, id, after, limit + 1).await?;
+    let (rows, next_cursor) = pagination::cut(rows, limit, |r| r.id);
+    let items = rows
+        .into_iter()
+        .map(|r| WebhookEndpointEvent {
+            id: r.id,
+            at: r.at,
+            actor: r.actor,
+            kind: r.kind,
+            details: r.details.0,
+        })
+        .collect();
+    Ok(Json(WebhookEndpointEventPage { items, next_cursor }))
 }
 
 async fn with_attempts(

@@ -195,15 +195,20 @@ pub struct EndpointEventRow {
     pub details: Json<Value>,
 }
 
+/// A page of an endpoint's audit trail, oldest first, after the entry `after`.
 pub async fn endpoint_events(
     db: impl PgExecutor<'_>,
     endpoint_id: Uuid,
+    after: Option<i64>,
+    limit: i64,
 ) -> sqlx::Result<Vec<EndpointEventRow>> {
     sqlx::query_as(
         "select id, at, actor, kind, details from webhook_endpoint_events
-          where endpoint_id = $1 order by id",
+          where endpoint_id = $1 and id > coalesce($2, 0) order by id limit $3",
     )
     .bind(endpoint_id)
+    .bind(after)
+    .bind(limit)
     .fetch_all(db)
     .await
 }

@@ -569,9 +569,11 @@ async fn an_endpoint_hears_only_its_tenant_and_other_tenants_keys_get_404() {
     )
     .await
     .problem(StatusCode::NOT_FOUND);
-    app.get(&format!("{a}/deliveries"), &key_b)
-        .await
-        .problem(StatusCode::NOT_FOUND);
+    for read in ["deliveries", "events"] {
+        app.get(&format!("{a}/{read}"), &key_b)
+            .await
+            .problem(StatusCode::NOT_FOUND);
+    }
     let log = app.get(&format!("{a}/deliveries"), &key_a).await;
     let delivery = log.json()["items"][0]["id"].as_str().unwrap().to_owned();
     app.post(
@@ -1157,14 +1159,17 @@ async fn an_endpoint_failing_everything_long_enough_is_disabled_and_old_deliveri
             .contains("every delivery failed"),
         "{disabled}"
     );
-    let audit: Vec<String> = sqlx::query_scalar(
-        "select kind from webhook_endpoint_events where endpoint_id = $1::uuid order by id",
-    )
-    .bind(&endpoint)
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
-    assert_eq!(audit, ["created", "disabled"]);
+    let trail = app.get(&format!("{path}/events"), &admin).await;
+    assert_eq!(trail.status, StatusCode::OK, "{}", trail.text);
+    let trail = trail.json();
+    let kinds: Vec<&str> = trail["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["created", "disabled"], "{trail}");
+    assert_eq!(trail["items"][1]["actor"], "webhook-delivery");
     let metrics = crate::helpers::send(app.request(reqwest::Method::GET, "/metrics")).await;
     assert!(
         metrics
