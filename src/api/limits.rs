@@ -13,7 +13,7 @@ use sqlx::PgConnection;
 
 use super::error::{ApiError, LimitKind};
 use crate::db;
-use crate::domain::limits::{AccountGuard, LimitDefaults, RatePolicy};
+use crate::domain::limits::{AccountGuard, IVS_FULL_RECORD_SECS, LimitDefaults, RatePolicy};
 
 /// The deployment's limits. Each is also an environment variable; out-of-range values are
 /// refused at start-up with the setting's name.
@@ -184,7 +184,7 @@ impl Admission {
         let Some(guard) = self.account else {
             return Ok(Verdict::Admit);
         };
-        let ivs_full_at = db::tenant_limits::ivs_full_at(&mut *conn).await?;
+        let ivs_full_at = db::tenant_limits::ivs_full_at(&mut *conn, IVS_FULL_RECORD_SECS).await?;
         let Some(capacity) = guard.capacity(ivs_full_at) else {
             return Ok(Verdict::Admit);
         };

@@ -198,11 +198,16 @@ pub async fn count_live_all(db: impl PgExecutor<'_>) -> sqlx::Result<i64> {
         .await
 }
 
-/// How many channels the service held when IVS last said the account was full, if it did.
-pub async fn ivs_full_at(db: impl PgExecutor<'_>) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar("select full_at_channels::bigint from ivs_channel_quota_observations")
-        .fetch_optional(db)
-        .await
+/// How many channels the service held when IVS said the account was full, if it did within the
+/// last `max_age_secs` seconds.
+pub async fn ivs_full_at(db: impl PgExecutor<'_>, max_age_secs: i64) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "select full_at_channels::bigint from ivs_channel_quota_observations
+          where observed_at > now() - make_interval(secs => $1)",
+    )
+    .bind(max_age_secs as f64)
+    .fetch_optional(db)
+    .await
 }
 
 /// IVS refused a CreateChannel because the account is full: records how many IVS channels the

@@ -26,6 +26,13 @@ pub const MAX_BURST: i64 = 1_000_000;
 /// Postgres connection: Postgres's default `max_connections` is 100).
 pub const ACCOUNT_EXACT_MARGIN: i64 = 128;
 
+/// How long the guard believes IVS's "the account is full" (recorded when CreateChannel fails
+/// with ServiceQuotaExceededException). It is dropped earlier when IVS accepts more channels; this
+/// bound lets the guard relax by itself when the room came back some other way (channels deleted
+/// outside the service and no failed channel retried). If the account is still full, the next
+/// create that reaches IVS fails and records it again: at most one failed channel per period.
+pub const IVS_FULL_RECORD_SECS: i64 = 3600;
+
 /// A request budget (GCRA, a token bucket): `burst` requests at once, refilled at `per_second`.
 /// `per_second == 0` means unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -460,7 +460,44 @@ async fn when_ivs_says_the_account_is_full_the_channel_says_so_and_the_guard_lea
         .json();
     assert_eq!(retried["status"]["phase"], "ready", "{retried}");
     assert_eq!(
-        db::tenant_limits::ivs_full_at(&app.pool).await.unwrap(),
+        db::tenant_limits::ivs_full_at(&app.pool, 86_400)
+            .await
+            .unwrap(),
         None
     );
+}
+
+#[tokio::test]
+async fn an_account_full_record_lapses_and_is_made_again_while_ivs_is_still_full() {
+    let app = app_with_quotas(5000, 1).await;
+    let admin = app.admin_key().await;
+    app.create_channel(&admin, &channel("acme", "a")).await;
+    app.reconcile().await;
+    app.create_channel(&admin, &channel("acme", "b")).await;
+    app.reconcile().await;
+    let refused = app
+        .post("/v1/channels", &admin, &channel("acme", "c"))
+        .await;
+    refused.problem(StatusCode::CONFLICT);
+
+    // An hour later the guard no longer trusts the record: the next create goes to IVS, which
+    // is still full, so that channel fails and the record is made again.
+    sqlx::query(
+        "update ivs_channel_quota_observations set observed_at = now() - interval '2 hours'",
+    )
+    .execute(&app.pool)
+    .await
+    .expect("age the record");
+    let c = id_of(&app.create_channel(&admin, &channel("acme", "c")).await);
+    app.reconcile().await;
+    let c = app.get(&format!("/v1/channels/{c}"), &admin).await.json();
+    assert_eq!(
+        c["status"]["last_error"]["code"], "ServiceQuotaExceededException",
+        "{c}"
+    );
+    let refused = app
+        .post("/v1/channels", &admin, &channel("acme", "d"))
+        .await;
+    let problem = refused.problem(StatusCode::CONFLICT);
+    assert_eq!(problem["type"], "urn:ivs-provisioner:problem:account-full");
 }
