@@ -163,3 +163,42 @@ async fn a_key_from_a_file_is_not_rotated_and_says_how_to_rotate_it() {
     assert!(message.contains("replacing the file"), "{message}");
     assert!(key_pairs_in_ivs(&app).len() <= 1);
 }
+
+#[tokio::test]
+async fn an_import_ivs_refuses_during_a_rotation_is_a_409_naming_the_reason() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_key().await;
+    ready_private_channel(&app, &admin, "acme", "yoga").await;
+    for (error, reason) in [
+        (
+            "ServiceQuotaExceededException",
+            "IVS allows at most 3 playback key pairs per region",
+        ),
+        (
+            "ConflictException",
+            "already imported into IVS outside the service",
+        ),
+    ] {
+        app.sim
+            .simulator
+            .fail_next("ImportPlaybackKeyPair", 1, error, aws_sim::FailMode::Before);
+
+        let refused = app
+            .post("/v1/playback-keys/rotate", &admin, &json!({}))
+            .await;
+
+        assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text);
+        let detail = refused.json()["detail"].as_str().unwrap().to_owned();
+        assert!(
+            detail.contains(error) && detail.contains(reason),
+            "{detail}"
+        );
+    }
+    // The refused keys are recorded as failed; the old key still signs.
+    let states: Vec<String> = keys(&app, &admin)
+        .await
+        .iter()
+        .map(|k| k["state"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(states, ["active", "failed", "failed"]);
+}
