@@ -162,6 +162,38 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     result
 }
 
+/// Wakes `wake` on every notification on `channel` until `stop`; while the session is lost it
+/// reconnects every second, and the caller's polling covers the gap.
+pub async fn forward_notifications(
+    pool: PgPool,
+    channel: &'static str,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    while !stop.is_cancelled() {
+        // Ends only with the error that lost the session.
+        let forward = async {
+            let mut listener = match listen(&pool, channel).await {
+                Ok(listener) => listener,
+                Err(error) => return error,
+            };
+            loop {
+                if let Err(error) = listener.recv().await {
+                    return error;
+                }
+                wake.notify_one();
+            }
+        };
+        tokio::select! {
+            error = forward => {
+                tracing::warn!(%error, channel, "LISTEN connection lost; polling until it is back");
+            }
+            () = stop.cancelled() => return,
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 /// A `LISTEN` session on a connection of its own, outside `pool` (whose settings it copies): a
 /// listener holds its connection for the life of the process and must not take one from the
 /// requests and the reconciler.

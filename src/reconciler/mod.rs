@@ -15,7 +15,6 @@ mod stream_keys;
 mod tags;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Utc;
 use sqlx::PgPool;
@@ -91,7 +90,12 @@ pub async fn run_once(ctx: &Ctx) -> anyhow::Result<usize> {
 /// NOTIFY or after the poll interval.
 pub async fn run(ctx: Ctx, stop: CancellationToken) {
     let wake = Arc::new(Notify::new());
-    tokio::spawn(listen(ctx.pool.clone(), wake.clone(), stop.clone()));
+    tokio::spawn(db::forward_notifications(
+        ctx.pool.clone(),
+        db::claims::WORK_CHANNEL,
+        wake.clone(),
+        stop.clone(),
+    ));
     tokio::spawn(drift::run_periodically(
         ctx.clone(),
         ctx.settings.drift_interval,
@@ -141,30 +145,6 @@ pub async fn run(ctx: Ctx, stop: CancellationToken) {
     // Let in-flight reconciles finish their current step.
     let _ = slots.acquire_many(ctx.settings.concurrency as u32).await;
     tracing::info!("reconciler stopped");
-}
-
-/// Forwards `NOTIFY channel_work` to the loop; polling covers any gap while reconnecting.
-async fn listen(pool: PgPool, wake: Arc<Notify>, stop: CancellationToken) {
-    while !stop.is_cancelled() {
-        let listener = async {
-            let mut listener = db::listen(&pool, db::claims::WORK_CHANNEL).await?;
-            loop {
-                listener.recv().await?;
-                wake.notify_one();
-            }
-            #[allow(unreachable_code)]
-            Ok::<(), sqlx::Error>(())
-        };
-        tokio::select! {
-            result = listener => {
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "LISTEN connection lost; polling until it is back");
-                }
-            }
-            () = stop.cancelled() => return,
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
 }
 
 /// Reconciles one claimed row, renewing its lease meanwhile, and records the outcome. Everything

@@ -110,7 +110,12 @@ pub async fn run_once(ctx: &Ctx) -> anyhow::Result<usize> {
 /// interval. Also prunes old deliveries.
 pub async fn run(ctx: Ctx, stop: CancellationToken) {
     let wake = Arc::new(Notify::new());
-    tokio::spawn(listen(ctx.pool.clone(), wake.clone(), stop.clone()));
+    tokio::spawn(db::forward_notifications(
+        ctx.pool.clone(),
+        db::webhooks::WORK_CHANNEL,
+        wake.clone(),
+        stop.clone(),
+    ));
     tokio::spawn(prune_periodically(ctx.clone(), stop.clone()));
     let concurrency = ctx.settings.concurrency;
     let slots = Arc::new(Semaphore::new(concurrency));
@@ -162,30 +167,6 @@ pub async fn run(ctx: Ctx, stop: CancellationToken) {
     // In-flight attempts end within the attempt timeout; the caller bounds the wait.
     let _ = slots.acquire_many(concurrency as u32).await;
     tracing::info!("webhook delivery stopped");
-}
-
-/// Forwards `NOTIFY webhook_work` to the loop; polling covers any gap while reconnecting.
-async fn listen(pool: PgPool, wake: Arc<Notify>, stop: CancellationToken) {
-    while !stop.is_cancelled() {
-        let listener = async {
-            let mut listener = db::listen(&pool, db::webhooks::WORK_CHANNEL).await?;
-            loop {
-                listener.recv().await?;
-                wake.notify_one();
-            }
-            #[allow(unreachable_code)]
-            Ok::<(), sqlx::Error>(())
-        };
-        tokio::select! {
-            result = listener => {
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "webhook LISTEN connection lost; polling until it is back");
-                }
-            }
-            () = stop.cancelled() => return,
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
 }
 
 /// Deletes finished deliveries past the retention, a small batch at a time, every few minutes.
