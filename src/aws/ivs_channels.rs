@@ -30,6 +30,25 @@ pub fn ivs_name<T: Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
+/// The spec's enumerations in IVS's types, as CreateChannel and UpdateChannel both set them.
+struct IvsSettings {
+    kind: ChannelType,
+    latency: ChannelLatencyMode,
+    preset: Option<TranscodePreset>,
+}
+
+impl From<&ChannelSpec> for IvsSettings {
+    fn from(spec: &ChannelSpec) -> Self {
+        IvsSettings {
+            kind: ChannelType::from(ivs_name(&spec.channel_type).as_str()),
+            latency: ChannelLatencyMode::from(ivs_name(&spec.latency_mode).as_str()),
+            preset: spec
+                .preset
+                .map(|p| TranscodePreset::from(ivs_name(&p).as_str())),
+        }
+    }
+}
+
 /// A newly created channel and the stream key IVS made with it.
 pub struct CreatedChannel {
     pub channel: Channel,
@@ -44,20 +63,16 @@ impl Aws {
         recording_arn: Option<&str>,
         tags: HashMap<String, String>,
     ) -> Result<CreatedChannel, AwsError> {
+        let settings = IvsSettings::from(spec);
         let request = self
             .ivs_once
             .create_channel()
             .name(&spec.name)
-            .r#type(ChannelType::from(ivs_name(&spec.channel_type).as_str()))
-            .latency_mode(ChannelLatencyMode::from(
-                ivs_name(&spec.latency_mode).as_str(),
-            ))
+            .r#type(settings.kind)
+            .latency_mode(settings.latency)
             .authorized(spec.authorized)
             .insecure_ingest(spec.insecure_ingest)
-            .set_preset(
-                spec.preset
-                    .map(|p| TranscodePreset::from(ivs_name(&p).as_str())),
-            )
+            .set_preset(settings.preset)
             .set_recording_configuration_arn(recording_arn.map(str::to_owned))
             .set_tags(Some(tags));
         let out = self.call(CREATE_CHANNEL, request.send()).await?;
@@ -106,20 +121,16 @@ impl Aws {
         spec: &ChannelSpec,
         recording_arn: Option<&str>,
     ) -> Result<(), AwsError> {
+        let settings = IvsSettings::from(spec);
         let request = self
             .ivs
             .update_channel()
             .arn(arn)
-            .r#type(ChannelType::from(ivs_name(&spec.channel_type).as_str()))
-            .latency_mode(ChannelLatencyMode::from(
-                ivs_name(&spec.latency_mode).as_str(),
-            ))
+            .r#type(settings.kind)
+            .latency_mode(settings.latency)
             .authorized(spec.authorized)
             .insecure_ingest(spec.insecure_ingest)
-            .set_preset(
-                spec.preset
-                    .map(|p| TranscodePreset::from(ivs_name(&p).as_str())),
-            )
+            .set_preset(settings.preset)
             .recording_configuration_arn(recording_arn.unwrap_or_default());
         self.call(UPDATE_CHANNEL, request.send()).await.map(drop)
     }
