@@ -7,7 +7,7 @@ use aws_sdk_ivs::types::{
 };
 use serde::Serialize;
 
-use super::{Aws, AwsError, CallClass, Op, empty, op};
+use super::{Aws, AwsError, CallClass, Op, all_pages, empty, op};
 use crate::domain::channel::ChannelSpec;
 
 const CREATE_CHANNEL: Op = op("CreateChannel", CallClass::IvsChannel);
@@ -97,9 +97,7 @@ impl Aws {
 
     /// Every channel summary IVS lists, all pages, optionally filtered by name.
     pub async fn list_channels(&self, name: Option<&str>) -> Result<Vec<ChannelSummary>, AwsError> {
-        let mut all = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
+        all_pages(|next| async move {
             let request = self
                 .ivs
                 .list_channels()
@@ -107,12 +105,9 @@ impl Aws {
                 .max_results(100)
                 .set_next_token(next);
             let page = self.call(LIST_CHANNELS, request.send()).await?;
-            next = page.next_token.filter(|t| !t.is_empty());
-            all.extend(page.channels);
-            if next.is_none() {
-                return Ok(all);
-            }
-        }
+            Ok((page.channels, page.next_token))
+        })
+        .await
     }
 
     pub async fn update_channel(

@@ -9,7 +9,7 @@ use aws_sdk_ivs::types::{
     ThumbnailConfiguration,
 };
 
-use super::{Aws, AwsError, AwsErrorKind, CallClass, Op, empty, op};
+use super::{Aws, AwsError, AwsErrorKind, CallClass, Op, all_pages, empty, op};
 use crate::domain::channel::{RecordingSpec, ThumbnailRecordingMode};
 
 const CREATE_RECORDING: Op = op("CreateRecordingConfiguration", CallClass::IvsResource);
@@ -81,21 +81,16 @@ impl Aws {
     pub async fn list_recording_configurations(
         &self,
     ) -> Result<Vec<RecordingConfigurationSummary>, AwsError> {
-        let mut all = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
+        all_pages(|next| async move {
             let request = self
                 .ivs
                 .list_recording_configurations()
                 .max_results(100)
                 .set_next_token(next);
             let page = self.call(LIST_RECORDINGS, request.send()).await?;
-            next = page.next_token.filter(|t| !t.is_empty());
-            all.extend(page.recording_configurations);
-            if next.is_none() {
-                return Ok(all);
-            }
-        }
+            Ok((page.recording_configurations, page.next_token))
+        })
+        .await
     }
 
     pub async fn delete_recording_configuration(&self, arn: &str) -> Result<(), AwsError> {

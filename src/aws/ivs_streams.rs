@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use aws_sdk_ivs::types::{Stream, StreamSummary};
 
-use super::{Aws, AwsError, AwsErrorKind, CallClass, Op, op};
+use super::{Aws, AwsError, AwsErrorKind, CallClass, Op, all_pages, op};
 
 const LIST_STREAM_KEYS: Op = op("ListStreamKeys", CallClass::IvsStream);
 const GET_STREAM_KEY: Op = op("GetStreamKey", CallClass::IvsStream);
@@ -76,21 +76,16 @@ impl Aws {
 
     /// Every live stream in the account and region, all pages.
     pub async fn list_streams(&self) -> Result<Vec<StreamSummary>, AwsError> {
-        let mut all = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
+        all_pages(|next| async move {
             let request = self
                 .ivs
                 .list_streams()
                 .max_results(100)
                 .set_next_token(next);
             let page = self.call(LIST_STREAMS, request.send()).await?;
-            next = page.next_token.filter(|t| !t.is_empty());
-            all.extend(page.streams);
-            if next.is_none() {
-                return Ok(all);
-            }
-        }
+            Ok((page.streams, page.next_token))
+        })
+        .await
     }
 
     pub async fn start_viewer_session_revocation(

@@ -182,6 +182,25 @@ impl Aws {
     }
 }
 
+/// Every item of a paginated listing. `page` sends one request for the page after the given
+/// token and returns its items and the next token; an empty token ends the listing too.
+async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>, AwsError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<(Vec<T>, Option<String>), AwsError>>,
+{
+    let mut all = Vec::new();
+    let mut next = None;
+    loop {
+        let (items, token) = page(next).await?;
+        all.extend(items);
+        next = token.filter(|t| !t.is_empty());
+        if next.is_none() {
+            return Ok(all);
+        }
+    }
+}
+
 /// An empty answer where AWS should have sent the resource.
 fn empty(op: Op) -> AwsError {
     AwsError::local(
