@@ -39,7 +39,8 @@ target_dir="${CARGO_TARGET_DIR:-target}"
 report_dir="${FUZZ_REPORT_DIR:-$target_dir/fuzz-report}"
 schema=openapi/openapi.json
 st=.venv/bin/st
-db=ivsp_fuzz
+# One database per checkout, so two checkouts (git worktrees) can fuzz at the same time.
+db="ivsp_fuzz_$(printf '%s' "$PWD" | sha256sum | cut -c1-8)"
 database_url="${admin_url%/*}/$db"
 
 [ -x "$st" ] || fail "$st is missing: run scripts/test.sh once (it installs scripts/requirements-test.txt into .venv)"
