@@ -32,6 +32,15 @@ pub struct RateSettings {
     /// SSM GetParameter(s) per second (AWS standard throughput: 40, shared).
     #[arg(long, env = "SSM_READ_TPS", default_value_t = 40.0)]
     pub ssm_read_tps: f64,
+    /// IVS Chat room calls per second (Create/Get/List/Update/DeleteRoom; AWS: 5 each).
+    #[arg(long, env = "IVSCHAT_ROOM_TPS", default_value_t = 5.0)]
+    pub ivschat_room_tps: f64,
+    /// IVS Chat logging-configuration calls per second (AWS: 3 each).
+    #[arg(long, env = "IVSCHAT_LOGGING_TPS", default_value_t = 3.0)]
+    pub ivschat_logging_tps: f64,
+    /// IVS Chat tag calls per second (Tag/Untag/ListTagsForResource; AWS: 10 each).
+    #[arg(long, env = "IVSCHAT_TAG_TPS", default_value_t = 10.0)]
+    pub ivschat_tag_tps: f64,
 }
 
 impl Default for RateSettings {
@@ -44,6 +53,9 @@ impl Default for RateSettings {
             ivs_revocation_tps: 10.0,
             ssm_write_tps: 3.0,
             ssm_read_tps: 40.0,
+            ivschat_room_tps: 5.0,
+            ivschat_logging_tps: 3.0,
+            ivschat_tag_tps: 10.0,
         }
     }
 }
@@ -59,6 +71,9 @@ impl RateSettings {
             ivs_revocation_tps: 0.0,
             ssm_write_tps: 0.0,
             ssm_read_tps: 0.0,
+            ivschat_room_tps: 0.0,
+            ivschat_logging_tps: 0.0,
+            ivschat_tag_tps: 0.0,
         }
     }
 }
@@ -73,6 +88,9 @@ pub enum CallClass {
     IvsRevocation,
     SsmWrite,
     SsmRead,
+    ChatRoom,
+    ChatLogging,
+    ChatTag,
 }
 
 /// One limiter per operation: AWS's rates apply to each operation separately, so CreateChannel
@@ -103,6 +121,9 @@ impl RateLimits {
             CallClass::IvsRevocation => s.ivs_revocation_tps,
             CallClass::SsmWrite => s.ssm_write_tps,
             CallClass::SsmRead => s.ssm_read_tps,
+            CallClass::ChatRoom => s.ivschat_room_tps,
+            CallClass::ChatLogging => s.ivschat_logging_tps,
+            CallClass::ChatTag => s.ivschat_tag_tps,
         }
     }
 

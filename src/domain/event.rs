@@ -43,6 +43,9 @@ pub enum EventKind {
     Failed,
     DeleteAfterReached,
     Deleted,
+    // The channel's IVS Chat room (adoption, duplicates and recreation use the kinds above).
+    ChatRoomCreated,
+    ChatRoomDeleted,
     // Written by the drift sweep.
     DriftDetected,
     // Written by the API in a tenant's own trail (`tenant_limit_events`), not a channel's.

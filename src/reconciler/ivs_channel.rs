@@ -100,7 +100,12 @@ async fn create(
         Err(e) => return Err(e.into()),
     };
     let arn = created.channel.arn().unwrap_or_default();
-    let partial = ChannelOutputs::just_created(arn, created.channel.name());
+    // The room is kept: the channel may be recreated while its room lives on.
+    let partial = ChannelOutputs {
+        chat_room_arn: row.outputs.0.chat_room_arn.clone(),
+        chat_room_id: row.outputs.0.chat_room_id.clone(),
+        ..ChannelOutputs::just_created(arn, created.channel.name())
+    };
     db::claims::save_outputs(&ctx.pool, row, &partial).await?;
     // IVS took a channel beyond what it last said the account could hold: that is stale now.
     if db::tenant_limits::forget_ivs_full_if_outgrown(&ctx.pool).await? {
@@ -155,6 +160,7 @@ pub fn outputs(
         playback_url: channel.playback_url().map(str::to_owned),
         recording_configuration_arn: recording_arn.map(str::to_owned),
         playback_key_pair_fingerprint: key_fingerprint.map(str::to_owned),
+        ..Default::default()
     }
 }
 

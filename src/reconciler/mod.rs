@@ -4,12 +4,13 @@
 
 mod caller_keys;
 pub mod channel;
+mod chat_room;
 pub mod drift;
 mod ivs_channel;
 mod managed_key;
 mod publish;
-mod recording;
 mod settings;
+mod shared;
 pub mod step;
 mod stream_keys;
 mod tags;
