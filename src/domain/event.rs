@@ -32,6 +32,10 @@ pub enum EventKind {
     RetryRequested,
     StreamKeyRotationRequested,
     ViewerSessionRevoked,
+    // Chat moderation in the channel's room: DisconnectUser, DeleteMessage, SendEvent.
+    ChatUserDisconnected,
+    ChatMessageDeleted,
+    ChatEventSent,
     // Written by the reconciler.
     CreatedInIvs,
     Adopted,
