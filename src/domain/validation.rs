@@ -243,12 +243,17 @@ fn validate_chat(errors: &mut Errors, c: ChatRequest) -> Option<ChatSpec> {
         CHAT_MESSAGE_LENGTH.1,
         CHAT_MESSAGE_LENGTH_DEFAULT,
     );
-    let handler = c
-        .message_review_handler
-        .map(|h| validate_review_handler(errors, h));
-    let bucket = c.log_to_s3_bucket.map(|b| {
-        errors.check("/chat/log_to_s3_bucket", b, |b| rules::s3_bucket_name(b))
-    });
+    // Absent is `Some(None)`; present but invalid is `None` (recorded as an error).
+    let handler = match c.message_review_handler {
+        None => Some(None),
+        Some(h) => validate_review_handler(errors, h).map(Some),
+    };
+    let bucket = match c.log_to_s3_bucket {
+        None => Some(None),
+        Some(b) => errors
+            .check("/chat/log_to_s3_bucket", b, |b| rules::s3_bucket_name(b))
+            .map(Some),
+    };
     Some(ChatSpec {
         enabled: c.enabled.unwrap_or(true),
         maximum_message_rate_per_second: rate?,
