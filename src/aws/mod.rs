@@ -5,10 +5,11 @@
 //! credentials, `AWS_ENDPOINT_URL*`, retry settings).
 //!
 //! Each AWS service has a module of its own ([`ivs_channels`], [`ivs_resources`], [`ivs_streams`],
-//! [`ivschat_rooms`], [`ssm`]); a new service adds one more module with its client and its methods.
+//! [`ivschat_rooms`], [`ivschat_messaging`], [`ssm`]); a new service adds one more module with its client and its methods.
 
 pub mod errors;
 mod interceptor;
+mod ivschat_messaging;
 mod ivs_channels;
 mod ivs_resources;
 mod ivs_streams;
@@ -29,6 +30,7 @@ pub use aws_sdk_ivs::types as ivs;
 pub use errors::{AwsError, AwsErrorKind, ErrorClass};
 pub use ivs_channels::{BATCH_GET_MAX, CreatedChannel, ivs_name};
 pub use ivs_resources::ImportedKeyPair;
+pub use ivschat_messaging::ChatToken;
 /// The IVS Chat shapes the facade returns.
 pub use aws_sdk_ivschat::types as ivschat;
 pub use ivschat_rooms::ChatRoom;
@@ -173,8 +175,9 @@ impl Aws {
         send.await.map_err(|e| from_sdk(op.name, e))
     }
 
-    /// Like [`Aws::call`], but gives up with [`AwsErrorKind::BudgetExhausted`] when the rate
-    /// budget is not free within `budget` (reads that answer people and must not queue).
+    /// Like [`Aws::call`], but gives up at once with [`AwsErrorKind::BudgetExhausted`] when the
+    /// operation's turn is further away than `budget` (calls that answer people and must not
+    /// queue). The request is built before the turn, sent only after it.
     async fn call_within<T, E, R, F>(
         &self,
         op: Op,
@@ -186,15 +189,8 @@ impl Aws {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug + HasStatus,
     {
-        if tokio::time::timeout(budget, self.limits.wait(op.name, op.class))
-            .await
-            .is_err()
-        {
-            return Err(AwsError::local(
-                op.name,
-                AwsErrorKind::BudgetExhausted,
-                format!("the {} rate budget is in use; retry shortly", op.name),
-            ));
+        if let Err(beyond) = self.limits.wait_within(op.name, op.class, budget).await {
+            return Err(AwsError::budget_exhausted(op.name, beyond));
         }
         send.await.map_err(|e| from_sdk(op.name, e))
     }
