@@ -266,8 +266,14 @@ mod tests {
             assert!(beyond > Duration::ZERO && beyond <= Duration::from_millis(50));
         }
         let next = pacer.reserve(None).expect("no budget, always a turn");
-        assert!(next - start >= Duration::from_millis(300), "declines took no turn");
-        assert!(next - start < Duration::from_millis(400), "declines took no turn");
+        assert!(
+            next - start >= Duration::from_millis(300),
+            "declines took no turn"
+        );
+        assert!(
+            next - start < Duration::from_millis(400),
+            "declines took no turn"
+        );
     }
 
     #[tokio::test]

@@ -118,7 +118,11 @@ impl ChatTokenRequest {
                 ),
             ));
         }
-        push(&mut errors, "/attributes", attributes_rule(&self.attributes));
+        push(
+            &mut errors,
+            "/attributes",
+            attributes_rule(&self.attributes),
+        );
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -197,8 +201,16 @@ pub struct ChatEvent {
 impl ChatEvent {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errors = Vec::new();
-        push(&mut errors, "/event_name", event_name_rule(&self.event_name));
-        push(&mut errors, "/attributes", attributes_rule(&self.attributes));
+        push(
+            &mut errors,
+            "/event_name",
+            event_name_rule(&self.event_name),
+        );
+        push(
+            &mut errors,
+            "/attributes",
+            attributes_rule(&self.attributes),
+        );
         done(errors)
     }
 }
@@ -259,7 +271,10 @@ fn attributes_rule(attributes: &BTreeMap<String, String>) -> Result<(), String> 
             "attributes must be at most {MAX_ATTRIBUTES_BYTES} bytes in total (keys and values); these are {bytes}"
         ));
     }
-    if attributes.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+    if attributes
+        .iter()
+        .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
         return Err("attributes must not contain NUL characters".into());
     }
     Ok(())
@@ -336,10 +351,7 @@ mod tests {
             user_id: "m\0".into(),
             reason: Some(String::new()),
         };
-        assert_eq!(
-            fields(bad.validate().unwrap_err()),
-            ["/user_id", "/reason"]
-        );
+        assert_eq!(fields(bad.validate().unwrap_err()), ["/user_id", "/reason"]);
         let deletion = MessageDeletion {
             message_id: "ABC123def45!".into(),
             reason: Some("r".repeat(MAX_REASON_CHARS + 1)),
