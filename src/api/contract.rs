@@ -152,6 +152,10 @@ fn state_nested_limits(doc: &mut OpenApi) {
         origin.max_length = Some(MAX_ORIGIN_CHARS);
         origin.pattern = Some(ORIGIN_PATTERN.to_owned());
     }
+    // A set: each capability once (utoipa's attribute cannot say so).
+    if let Some(Schema::Array(capabilities)) = property(doc, "ChatTokenRequest", "capabilities") {
+        capabilities.unique_items = true;
+    }
     if let Some(RefOr::T(created)) = doc
         .paths
         .paths
