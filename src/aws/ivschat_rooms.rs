@@ -47,8 +47,7 @@ impl ChatRoom {
             .message_review_handler
             .as_ref()
             .map(|h| (h.lambda_arn.clone(), ivs_name(&h.fallback_result)));
-        self.maximum_message_rate_per_second
-            != Some(spec.maximum_message_rate_per_second as i32)
+        self.maximum_message_rate_per_second != Some(spec.maximum_message_rate_per_second as i32)
             || self.maximum_message_length != Some(spec.maximum_message_length as i32)
             || self.review_handler != want_handler
             || self.logging_configuration_arns.as_slice()
@@ -200,7 +199,9 @@ impl Aws {
         let s3 = S3DestinationConfiguration::builder()
             .bucket_name(bucket)
             .build()
-            .map_err(|e| AwsError::local(CREATE_LOGGING.name, AwsErrorKind::Other, e.to_string()))?;
+            .map_err(|e| {
+                AwsError::local(CREATE_LOGGING.name, AwsErrorKind::Other, e.to_string())
+            })?;
         let request = self
             .ivschat_once
             .create_logging_configuration()

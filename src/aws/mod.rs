@@ -27,12 +27,12 @@ use aws_sdk_ivs::error::{ProvideErrorMetadata, SdkError};
 pub use aws_sdk_ivs::primitives::DateTime as AwsTime;
 /// The IVS shapes the facade returns.
 pub use aws_sdk_ivs::types as ivs;
+/// The IVS Chat shapes the facade returns.
+pub use aws_sdk_ivschat::types as ivschat;
 pub use errors::{AwsError, AwsErrorKind, ErrorClass};
 pub use ivs_channels::{BATCH_GET_MAX, CreatedChannel, ivs_name};
 pub use ivs_resources::ImportedKeyPair;
 pub use ivschat_messaging::ChatToken;
-/// The IVS Chat shapes the facade returns.
-pub use aws_sdk_ivschat::types as ivschat;
 pub use ivschat_rooms::ChatRoom;
 pub use limits::{CallClass, RateLimits, RateSettings};
 pub use ssm::PutParameter;

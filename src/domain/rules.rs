@@ -278,18 +278,33 @@ mod tests {
         for (bad, says) in [
             ("review-chat", "not an ARN"),
             ("arn:aws:sqs:eu-west-1:123456789012:queue", "of sqs"),
-            ("arn:aws:lambda:eu-west-1:123456789012:layer:x:1", "Lambda layer"),
+            (
+                "arn:aws:lambda:eu-west-1:123456789012:layer:x:1",
+                "Lambda layer",
+            ),
             ("arn:aws:lambda:eu-west-1:1234:function:x", "12 digits"),
             ("arn:aws:lambda:EU:123456789012:function:x", "region"),
-            ("arn:aws:lambda:eu-west-1:123456789012:function:", "no function"),
-            ("arn:aws:lambda:eu-west-1:123456789012:function", "no function"),
-            ("arn:aws-cn:lambda:cn-north-1:123456789012:function:x", "partition"),
+            (
+                "arn:aws:lambda:eu-west-1:123456789012:function:",
+                "no function",
+            ),
+            (
+                "arn:aws:lambda:eu-west-1:123456789012:function",
+                "no function",
+            ),
+            (
+                "arn:aws-cn:lambda:cn-north-1:123456789012:function:x",
+                "partition",
+            ),
         ] {
             let message = lambda_function_arn(bad).unwrap_err();
             assert!(message.contains(says), "{bad}: {message}");
             assert!(message.contains("arn:aws:lambda:"), "{message}");
         }
-        let long = format!("arn:aws:lambda:eu-west-1:123456789012:function:{}", "f".repeat(130));
+        let long = format!(
+            "arn:aws:lambda:eu-west-1:123456789012:function:{}",
+            "f".repeat(130)
+        );
         assert!(lambda_function_arn(&long).unwrap_err().contains("170"));
     }
 

@@ -10,8 +10,8 @@ use super::FieldError;
 use super::channel::{
     CHAT_MESSAGE_LENGTH, CHAT_MESSAGE_LENGTH_DEFAULT, CHAT_MESSAGE_RATE, CHAT_MESSAGE_RATE_DEFAULT,
     ChannelRequest, ChannelSpec, ChannelType, ChatRequest, ChatSpec, FallbackResult, LatencyMode,
-    MAX_CALLER_TAGS, MAX_NAME_CHARS, MessageReviewHandlerRequest, MessageReviewHandlerSpec,
-    MAX_TENANT_CHARS, MAX_TIME_CHARS, Preset, RECONNECT_WINDOW_SECS, RESERVED_TAG_KEYS,
+    MAX_CALLER_TAGS, MAX_NAME_CHARS, MAX_TENANT_CHARS, MAX_TIME_CHARS, MessageReviewHandlerRequest,
+    MessageReviewHandlerSpec, Preset, RECONNECT_WINDOW_SECS, RESERVED_TAG_KEYS,
     RESERVED_TAG_PREFIX, RecordingRequest, RecordingSpec, THUMBNAIL_INTERVAL_SECS,
     ThumbnailRecordingMode,
 };
@@ -455,7 +455,8 @@ mod tests {
                 "/chat/message_review_handler/lambda_arn",
             ]
         );
-        let missing = request(json!({"tenant": "t", "name": "c", "chat": {"message_review_handler": {}}}));
+        let missing =
+            request(json!({"tenant": "t", "name": "c", "chat": {"message_review_handler": {}}}));
         assert_eq!(
             fields(missing.validate(Utc::now(), None)),
             vec!["/chat/message_review_handler/lambda_arn"]

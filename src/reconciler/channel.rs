@@ -8,8 +8,8 @@
 use chrono::Utc;
 use serde_json::json;
 
-use super::step::StepError;
 use super::shared::{self, Shared};
+use super::step::StepError;
 use super::tags::Service;
 use super::{Ctx, caller_keys, chat_room, ivs_channel, publish, stream_keys, tags};
 use crate::db::shared_configurations::SharedKind;

@@ -112,7 +112,13 @@ async fn find(
         audit(ctx, row, EventKind::DuplicateRemoved, details).await?;
     }
     if saved != Some(keep.as_str()) {
-        audit(ctx, row, EventKind::Adopted, json!({ "chat_room_arn": keep })).await?;
+        audit(
+            ctx,
+            row,
+            EventKind::Adopted,
+            json!({ "chat_room_arn": keep }),
+        )
+        .await?;
     }
     Ok(Some(ctx.aws.get_room(&keep).await?))
 }
@@ -170,9 +176,21 @@ pub async fn delete_all(ctx: &Ctx, row: &Claimed, saved: Option<&str>) -> Result
             Err(e) => return Err(e.into()),
         }
         delete_room(ctx, arn).await?;
-        audit(ctx, row, EventKind::ChatRoomDeleted, json!({ "chat_room_arn": arn })).await?;
+        audit(
+            ctx,
+            row,
+            EventKind::ChatRoomDeleted,
+            json!({ "chat_room_arn": arn }),
+        )
+        .await?;
     }
-    if let Some(bucket) = row.spec.0.chat.as_ref().and_then(|c| c.log_to_s3_bucket.as_deref()) {
+    if let Some(bucket) = row
+        .spec
+        .0
+        .chat
+        .as_ref()
+        .and_then(|c| c.log_to_s3_bucket.as_deref())
+    {
         shared::release(ctx, Shared::ChatLogging { bucket }, row.id).await?;
     }
     logging.sort();

@@ -99,7 +99,9 @@ pub async fn sweep(ctx: &Ctx) -> Result<SweepReport, StepError> {
         .collect();
     let (orphans, seen) = find_orphans(ctx, &live).await?;
     report.findings.extend(orphans);
-    report.findings.extend(check_rooms(ctx, &rows, &live).await?);
+    report
+        .findings
+        .extend(check_rooms(ctx, &rows, &live).await?);
     report.ivs_channels_seen = seen;
     for finding in &report.findings {
         record(ctx, sweep_id, finding).await?;

@@ -17,8 +17,8 @@ use super::step::{StepError, locked};
 use crate::aws::ivs::RecordingConfigurationState;
 use crate::aws::ivschat::LoggingConfigurationState;
 use crate::aws::{AwsError, AwsErrorKind};
-use crate::db::shared_configurations::{self as configs, SharedKind, SharedState};
 use crate::db::claims::Claimed;
+use crate::db::shared_configurations::{self as configs, SharedKind, SharedState};
 use crate::domain::channel::RecordingSpec;
 use crate::domain::resources::{
     MANAGED_BY, chat_logging_key, chat_logging_name, recording_key, recording_name,
@@ -120,16 +120,15 @@ impl Shared<'_> {
 
     async fn readiness(self, ctx: &Ctx, arn: &str) -> Result<Readiness, AwsError> {
         let result = match self {
-            Shared::Recording(_) => {
-                ctx.aws
-                    .get_recording_configuration(arn)
-                    .await
-                    .map(|c| match c.state() {
-                        RecordingConfigurationState::Active => Readiness::Active,
-                        RecordingConfigurationState::CreateFailed => Readiness::Failed,
-                        _ => Readiness::Pending,
-                    })
-            }
+            Shared::Recording(_) => ctx
+                .aws
+                .get_recording_configuration(arn)
+                .await
+                .map(|c| match c.state() {
+                    RecordingConfigurationState::Active => Readiness::Active,
+                    RecordingConfigurationState::CreateFailed => Readiness::Failed,
+                    _ => Readiness::Pending,
+                }),
             Shared::ChatLogging { .. } => {
                 ctx.aws
                     .get_chat_logging_state(arn)
