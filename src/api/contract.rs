@@ -71,6 +71,12 @@ fn document_rate_limits(doc: &mut OpenApi) {
                 if !(status.starts_with('2') || status.starts_with('4')) {
                     continue;
                 }
+                // One `Retry-After` schema for every 429, also those a handler documents itself.
+                if status == "429" {
+                    response
+                        .headers
+                        .insert("Retry-After".to_owned(), retry_after());
+                }
                 response
                     .headers
                     .insert(POLICY_FIELD.to_owned(), policy_header());
