@@ -376,30 +376,20 @@ async fn validation_lists_every_bad_field() {
     );
 
     let room = chat.room(10).await;
+    let token = || chat.client.create_chat_token().room_identifier(&room);
     let token_errors = [
-        chat.client
-            .create_chat_token()
-            .room_identifier(&room)
-            .user_id("")
-            .send()
-            .await,
-        chat.client
-            .create_chat_token()
-            .room_identifier(&room)
+        token().user_id("").send().await,
+        token()
             .user_id("u")
             .session_duration_in_minutes(181)
             .send()
             .await,
-        chat.client
-            .create_chat_token()
-            .room_identifier(&room)
+        token()
             .user_id("u")
             .attributes("k", "v".repeat(1024))
             .send()
             .await,
-        chat.client
-            .create_chat_token()
-            .room_identifier(&room)
+        token()
             .user_id("u")
             .capabilities(ChatTokenCapability::from("BAN_EVERYONE"))
             .send()
@@ -622,6 +612,49 @@ async fn room_quota_and_api_rates_are_enforced() {
         throttled >= 1,
         "ListRooms allows 5 TPS, a burst of 12 cannot all pass"
     );
+}
+
+#[tokio::test]
+async fn faults_apply_to_chat_operations() {
+    let chat = Chat::for_tests().await;
+    let room = chat.room(10).await;
+    let sim = &chat.running.simulator;
+    sim.fail_next(
+        "CreateChatToken",
+        1,
+        "ThrottlingException",
+        FailMode::Before,
+    );
+    let err = chat
+        .single_shot()
+        .create_chat_token()
+        .room_identifier(&room)
+        .user_id("u")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "ThrottlingException");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(429));
+    sim.set_faults(aws_sim::FaultSettings {
+        error_rate: 1.0,
+        ..Default::default()
+    });
+    let err = chat
+        .single_shot()
+        .get_room()
+        .identifier(&room)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "InternalServerException");
+    sim.clear_faults();
+    chat.client
+        .get_room()
+        .identifier(&room)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sim.calls_of("ivschat:CreateChatToken"), 1);
 }
 
 #[tokio::test]

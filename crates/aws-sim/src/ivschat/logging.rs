@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 use super::model::LoggingConfiguration;
 use super::{
-    Fields, Page, find, find_mut, in_scope, input, new_arn, now_iso, reply, resource_error,
+    Fields, Page, find, find_mut, identified, in_scope, input, new_arn, now_iso, reply,
+    resource_error,
 };
 use crate::call::Call;
 use crate::ids::arn_id;
@@ -75,8 +76,7 @@ fn checked(call: &Call, require_destination: bool) -> Result<ConfigInput, ApiErr
             input.destination_configuration.as_ref(),
         );
     } else {
-        let id = fields.required("identifier", input.identifier.as_deref());
-        fields.arn("identifier", id, "logging-configuration");
+        fields.identifier(input.identifier.as_deref(), "logging-configuration");
     }
     fields.name("name", input.name.as_deref());
     destination(&mut fields, input.destination_configuration.as_ref());
@@ -131,22 +131,8 @@ pub fn create(state: &mut State, call: &Call) -> OpResult {
     reply(body)
 }
 
-#[derive(Deserialize)]
-struct IdentifierInput {
-    identifier: Option<String>,
-}
-
-fn identified(call: &Call) -> Result<String, ApiError> {
-    let input: IdentifierInput = input(call)?;
-    let mut fields = Fields::default();
-    let id = fields.required("identifier", input.identifier.as_deref());
-    fields.arn("identifier", id, "logging-configuration");
-    fields.check()?;
-    Ok(input.identifier.unwrap_or_default())
-}
-
 pub fn get(state: &mut State, call: &Call) -> OpResult {
-    let arn = identified(call)?;
+    let arn = identified(call, "logging-configuration")?;
     let config = find(&state.data.chat.logging_configurations, &arn, &call.scope)?;
     reply(json!(config))
 }
@@ -168,7 +154,7 @@ pub fn update(state: &mut State, call: &Call) -> OpResult {
 }
 
 pub fn delete(state: &mut State, call: &Call) -> OpResult {
-    let arn = identified(call)?;
+    let arn = identified(call, "logging-configuration")?;
     let chat = &mut state.data.chat;
     find(&chat.logging_configurations, &arn, &call.scope)?;
     let users = chat

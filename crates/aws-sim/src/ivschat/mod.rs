@@ -220,6 +220,13 @@ impl Fields {
         }
     }
 
+    /// The `identifier` of a Get/Update/Delete request: required, an ARN of `kind`.
+    fn identifier(&mut self, identifier: Option<&str>, kind: &str) -> String {
+        self.required("identifier", identifier);
+        self.arn("identifier", identifier, kind);
+        identifier.unwrap_or_default().to_owned()
+    }
+
     /// A resource name: 0–128 of `[a-zA-Z0-9-_]`.
     fn name(&mut self, field: &str, name: Option<&str>) {
         let bad = name.is_some_and(|n| {
@@ -278,6 +285,20 @@ impl Fields {
             .with("reason", json!("FIELD_VALIDATION_FAILED"))
             .with("fieldList", Value::Array(list)))
     }
+}
+
+#[derive(serde::Deserialize)]
+struct IdentifierInput {
+    identifier: Option<String>,
+}
+
+/// The checked `identifier` (an ARN of `kind`) of a request that carries nothing else.
+fn identified(call: &Call, kind: &str) -> Result<String, ApiError> {
+    let input: IdentifierInput = input(call)?;
+    let mut fields = Fields::default();
+    let arn = fields.identifier(input.identifier.as_deref(), kind);
+    fields.check()?;
+    Ok(arn)
 }
 
 /// Common pagination input of the chat list operations (`maxResults` 1–50, default 50).

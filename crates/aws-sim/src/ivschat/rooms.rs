@@ -7,7 +7,8 @@ use serde_json::json;
 
 use super::model::{ChatData, ReviewHandler, Room};
 use super::{
-    Fields, Page, find, find_mut, in_scope, input, new_arn, now_iso, reply, resource_error,
+    Fields, Page, find, find_mut, identified, in_scope, input, new_arn, now_iso, reply,
+    resource_error,
 };
 use crate::call::Call;
 use crate::ids::{Scope, arn_id};
@@ -174,35 +175,15 @@ pub fn create(state: &mut State, call: &Call) -> OpResult {
     reply(body)
 }
 
-/// The `identifier` of a Get/Update/DeleteRoom request: required, a room ARN.
-fn identifier(fields: &mut Fields, identifier: Option<&str>) -> String {
-    fields.required("identifier", identifier);
-    fields.arn("identifier", identifier, "room");
-    identifier.unwrap_or_default().to_owned()
-}
-
-#[derive(Deserialize)]
-struct IdentifierInput {
-    identifier: Option<String>,
-}
-
-fn identified(call: &Call) -> Result<String, ApiError> {
-    let input: IdentifierInput = input(call)?;
-    let mut fields = Fields::default();
-    let arn = identifier(&mut fields, input.identifier.as_deref());
-    fields.check()?;
-    Ok(arn)
-}
-
 pub fn get(state: &mut State, call: &Call) -> OpResult {
-    let arn = identified(call)?;
+    let arn = identified(call, "room")?;
     reply(json!(find(&state.data.chat.rooms, &arn, &call.scope)?))
 }
 
 pub fn update(state: &mut State, call: &Call) -> OpResult {
     let input: RoomInput = input(call)?;
     let mut fields = Fields::default();
-    let arn = identifier(&mut fields, input.identifier.as_deref());
+    let arn = fields.identifier(input.identifier.as_deref(), "room");
     input.check(&mut fields);
     fields.check()?;
     let chat = &mut state.data.chat;
@@ -232,7 +213,7 @@ pub fn update(state: &mut State, call: &Call) -> OpResult {
 
 /// Deletes the room; its connections are closed and its unused tokens stop admitting anyone.
 pub fn delete(state: &mut State, call: &Call) -> OpResult {
-    let arn = identified(call)?;
+    let arn = identified(call, "room")?;
     let chat = &mut state.data.chat;
     find(&chat.rooms, &arn, &call.scope)?;
     chat.rooms.remove(&arn);
