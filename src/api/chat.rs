@@ -163,9 +163,10 @@ async fn mint_chat_token(
         session_expires_at: token.session_expires_at,
     })
     .into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(super::contract::NO_STORE),
+    );
     Ok(response)
 }
 
