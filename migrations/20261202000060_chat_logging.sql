@@ -1,16 +1,7 @@
 -- IVS Chat logging configurations, one per destination bucket, shared by every room logging
--- there (IVS Chat allows 10 per region). Same shape and life as recording_configurations, so
--- the same queries (db::shared_configurations) serve both.
-create table chat_logging_configurations (
-    settings_key text primary key,
-    settings     jsonb not null,
-    arn          text unique,
-    state        text not null default 'creating'
-        check (state in ('creating', 'active', 'failed', 'deleting')),
-    last_error   jsonb,
-    created_at   timestamptz not null default now(),
-    updated_at   timestamptz not null default now()
-);
+-- there (IVS Chat allows 10 per region). The same columns, defaults, checks and keys as
+-- recording_configurations, so one set of queries (db::shared_configurations) serves both.
+create table chat_logging_configurations (like recording_configurations including all);
 create trigger chat_logging_configurations_set_updated_at before update on chat_logging_configurations
     for each row execute function set_updated_at();
 

@@ -73,6 +73,23 @@ fn handler_of(h: Option<&MessageReviewHandler>) -> Option<(String, String)> {
     Some((uri.to_owned(), fallback.to_owned()))
 }
 
+/// The room in a CreateRoom or GetRoom answer (two SDK types with the same fields).
+macro_rules! room_of {
+    ($out:expr, $op:expr) => {{
+        let out = $out;
+        ChatRoom {
+            arn: out.arn.ok_or_else(|| empty($op))?,
+            id: out.id.unwrap_or_default(),
+            name: out.name,
+            maximum_message_rate_per_second: out.maximum_message_rate_per_second,
+            maximum_message_length: out.maximum_message_length,
+            review_handler: handler_of(out.message_review_handler.as_ref()),
+            logging_configuration_arns: out.logging_configuration_identifiers.unwrap_or_default(),
+            tags: out.tags.unwrap_or_default(),
+        }
+    }};
+}
+
 impl Aws {
     /// Creates a room, sent exactly once.
     pub async fn create_room(
@@ -96,31 +113,13 @@ impl Aws {
             .set_logging_configuration_identifiers(logging_arn.map(|a| vec![a.to_owned()]))
             .set_tags(Some(tags));
         let out = self.call(CREATE_ROOM, request.send()).await?;
-        Ok(ChatRoom {
-            arn: out.arn.ok_or_else(|| empty(CREATE_ROOM))?,
-            id: out.id.unwrap_or_default(),
-            name: out.name,
-            maximum_message_rate_per_second: out.maximum_message_rate_per_second,
-            maximum_message_length: out.maximum_message_length,
-            review_handler: handler_of(out.message_review_handler.as_ref()),
-            logging_configuration_arns: out.logging_configuration_identifiers.unwrap_or_default(),
-            tags: out.tags.unwrap_or_default(),
-        })
+        Ok(room_of!(out, CREATE_ROOM))
     }
 
     pub async fn get_room(&self, arn: &str) -> Result<ChatRoom, AwsError> {
         let request = self.ivschat.get_room().identifier(arn);
         let out = self.call(GET_ROOM, request.send()).await?;
-        Ok(ChatRoom {
-            arn: out.arn.ok_or_else(|| empty(GET_ROOM))?,
-            id: out.id.unwrap_or_default(),
-            name: out.name,
-            maximum_message_rate_per_second: out.maximum_message_rate_per_second,
-            maximum_message_length: out.maximum_message_length,
-            review_handler: handler_of(out.message_review_handler.as_ref()),
-            logging_configuration_arns: out.logging_configuration_identifiers.unwrap_or_default(),
-            tags: out.tags.unwrap_or_default(),
-        })
+        Ok(room_of!(out, GET_ROOM))
     }
 
     /// Every room summary IVS Chat lists, all pages, optionally filtered by name.

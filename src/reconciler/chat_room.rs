@@ -9,11 +9,11 @@
 
 use serde_json::json;
 
-use super::Ctx;
 use super::channel::audit;
 use super::shared::{self, Shared};
 use super::step::StepError;
 use super::tags::{self, Service};
+use super::{Ctx, adopt};
 use crate::aws::{AwsErrorKind, ChatRoom};
 use crate::db::shared_configurations::SharedKind;
 use crate::db::{self, claims::Claimed};
@@ -87,7 +87,7 @@ async fn ensure(
 }
 
 /// The row's room: by its saved ARN, else by its identity tag (a create whose response was
-/// lost). Extra tagged rooms are deleted, keeping the first ARN in order.
+/// lost); extra tagged rooms are deleted.
 async fn find(
     ctx: &Ctx,
     row: &Claimed,
@@ -100,27 +100,12 @@ async fn find(
             Err(other) => return Err(other.into()),
         }
     }
-    let mut tagged = arns_with_identity(ctx, row).await?;
-    if tagged.is_empty() {
-        return Ok(None);
+    let tagged = arns_with_identity(ctx, row).await?;
+    let extra = |arn: String| async move { delete_room(ctx, &arn).await };
+    match adopt::keep_one(ctx, row, saved, tagged, "chat_room_arn", extra).await? {
+        Some(keep) => Ok(Some(ctx.aws.get_room(&keep).await?)),
+        None => Ok(None),
     }
-    tagged.sort();
-    let keep = tagged.remove(0);
-    for extra in &tagged {
-        delete_room(ctx, extra).await?;
-        let details = json!({ "chat_room_arn": extra });
-        audit(ctx, row, EventKind::DuplicateRemoved, details).await?;
-    }
-    if saved != Some(keep.as_str()) {
-        audit(
-            ctx,
-            row,
-            EventKind::Adopted,
-            json!({ "chat_room_arn": keep }),
-        )
-        .await?;
-    }
-    Ok(Some(ctx.aws.get_room(&keep).await?))
 }
 
 /// ARNs of the rooms named like the row's channel that carry its identity tag.

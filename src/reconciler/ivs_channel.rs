@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::Ctx;
 use super::channel::audit;
 use super::step::StepError;
+use super::{Ctx, adopt};
 use crate::aws::ivs::Channel;
 use crate::aws::{AwsError, AwsErrorKind, ivs_name};
 use crate::db::{self, claims::Claimed};
@@ -51,21 +51,12 @@ async fn find(
             Err(other) => return Err(other.into()),
         }
     }
-    let mut tagged = arns_with_identity(ctx, row).await?;
-    if tagged.is_empty() {
-        return Ok(None);
+    let tagged = arns_with_identity(ctx, row).await?;
+    let extra = |arn: String| async move { delete(ctx, &arn, false).await };
+    match adopt::keep_one(ctx, row, saved_arn, tagged, "channel_arn", extra).await? {
+        Some(keep) => Ok(Some(ctx.aws.get_channel(&keep).await?)),
+        None => Ok(None),
     }
-    tagged.sort();
-    let keep = tagged.remove(0);
-    for extra in &tagged {
-        delete(ctx, extra, false).await?;
-        let details = json!({ "channel_arn": extra });
-        audit(ctx, row, EventKind::DuplicateRemoved, details).await?;
-    }
-    if saved_arn != Some(keep.as_str()) {
-        audit(ctx, row, EventKind::Adopted, json!({ "channel_arn": keep })).await?;
-    }
-    Ok(Some(ctx.aws.get_channel(&keep).await?))
 }
 
 /// ARNs of the channels named like the row that carry its identity tag.

@@ -2,6 +2,7 @@
 //! LOCKED`), make IVS and SSM match them, and record the outcome. Any number of workers in any
 //! number of processes share one database safely; no transaction is open across an AWS call.
 
+mod adopt;
 mod caller_keys;
 pub mod channel;
 mod chat_room;
