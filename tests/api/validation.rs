@@ -518,6 +518,47 @@ async fn a_patch_is_validated_like_a_create() {
 }
 
 #[tokio::test]
+async fn chat_settings_follow_merge_patch_like_every_other_field() {
+    let app = TestApp::spawn().await;
+    let key = app.admin_key().await;
+    let handler = "arn:aws:lambda:eu-west-1:123456789012:function:review";
+    let body = merged(
+        &channel("acme", "chat-1"),
+        &json!({"chat": {"maximum_message_length": 200, "log_to_s3_bucket": "chat-logs",
+                         "message_review_handler": {"lambda_arn": handler}}}),
+    );
+    let created = app.create_channel(&key, &body).await;
+    let path = format!("/v1/channels/{}", id_of(&created));
+    assert_eq!(
+        created["spec"]["chat"],
+        json!({"enabled": true, "maximum_message_rate_per_second": 10, "maximum_message_length": 200,
+               "message_review_handler": {"lambda_arn": handler, "fallback_result": "ALLOW"},
+               "log_to_s3_bucket": "chat-logs"})
+    );
+
+    let patch =
+        json!({"chat": {"maximum_message_rate_per_second": 50, "message_review_handler": null}});
+    let patched = app.patch(&path, &key, &patch).await.json();
+    assert_eq!(
+        patched["spec"]["chat"],
+        json!({"enabled": true, "maximum_message_rate_per_second": 50, "maximum_message_length": 200,
+               "message_review_handler": null, "log_to_s3_bucket": "chat-logs"}),
+        "members the patch leaves out keep their values; null removes one"
+    );
+    let bad = app
+        .patch(
+            &path,
+            &key,
+            &json!({"chat": {"maximum_message_length": 501}}),
+        )
+        .await;
+    assert_invalid(&bad, &["/chat/maximum_message_length"]);
+
+    let removed = app.patch(&path, &key, &json!({"chat": null})).await.json();
+    assert!(removed["spec"].get("chat").is_none(), "{removed}");
+}
+
+#[tokio::test]
 async fn a_patch_cannot_change_the_tenant_or_the_name() {
     let app = TestApp::spawn().await;
     let key = app.admin_key().await;
