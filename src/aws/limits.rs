@@ -32,6 +32,14 @@ pub struct RateSettings {
     /// SSM GetParameter(s) per second (AWS standard throughput: 40, shared).
     #[arg(long, env = "SSM_READ_TPS", default_value_t = 40.0)]
     pub ssm_read_tps: f64,
+    /// SQS calls per second, per operation (ReceiveMessage, DeleteMessage(Batch), queue setup;
+    /// AWS: nearly unlimited on a standard queue, so 0 = unlimited).
+    #[arg(long, env = "SQS_TPS", default_value_t = 0.0)]
+    pub sqs_tps: f64,
+    /// EventBridge rule and target calls per second (`events setup`; AWS: 50 per API, shared with
+    /// the account's other tools).
+    #[arg(long, env = "EVENTBRIDGE_TPS", default_value_t = 10.0)]
+    pub eventbridge_tps: f64,
 }
 
 impl Default for RateSettings {
@@ -44,6 +52,8 @@ impl Default for RateSettings {
             ivs_revocation_tps: 10.0,
             ssm_write_tps: 3.0,
             ssm_read_tps: 40.0,
+            sqs_tps: 0.0,
+            eventbridge_tps: 10.0,
         }
     }
 }
@@ -59,6 +69,8 @@ impl RateSettings {
             ivs_revocation_tps: 0.0,
             ssm_write_tps: 0.0,
             ssm_read_tps: 0.0,
+            sqs_tps: 0.0,
+            eventbridge_tps: 0.0,
         }
     }
 }
@@ -73,6 +85,8 @@ pub enum CallClass {
     IvsRevocation,
     SsmWrite,
     SsmRead,
+    Sqs,
+    EventBridge,
 }
 
 /// One limiter per operation: AWS's rates apply to each operation separately, so CreateChannel
@@ -103,6 +117,8 @@ impl RateLimits {
             CallClass::IvsRevocation => s.ivs_revocation_tps,
             CallClass::SsmWrite => s.ssm_write_tps,
             CallClass::SsmRead => s.ssm_read_tps,
+            CallClass::Sqs => s.sqs_tps,
+            CallClass::EventBridge => s.eventbridge_tps,
         }
     }
 

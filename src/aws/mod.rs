@@ -5,14 +5,17 @@
 //! credentials, `AWS_ENDPOINT_URL*`, retry settings).
 //!
 //! Each AWS service has a module of its own ([`ivs_channels`], [`ivs_resources`], [`ivs_streams`],
-//! [`ssm`]); a new service adds one more module with its client and its methods.
+//! [`ssm`], [`sqs`], [`eventbridge`]); a new service adds one more module with its client and its
+//! methods.
 
 pub mod errors;
+mod eventbridge;
 mod interceptor;
 mod ivs_channels;
 mod ivs_resources;
 mod ivs_streams;
 pub mod limits;
+mod sqs;
 mod ssm;
 mod timeouts;
 
@@ -29,6 +32,8 @@ pub use errors::{AwsError, AwsErrorKind, ErrorClass};
 pub use ivs_channels::{BATCH_GET_MAX, CreatedChannel, ivs_name};
 pub use ivs_resources::ImportedKeyPair;
 pub use limits::{CallClass, RateLimits, RateSettings};
+pub use eventbridge::RuleInfo;
+pub use sqs::{MAX_MESSAGES, MAX_WAIT_SECS, QueueMessage};
 pub use ssm::PutParameter;
 pub use timeouts::TimeoutSettings;
 
@@ -54,6 +59,8 @@ pub struct Aws {
     /// caller retries instead, after looking for what the first attempt may have made.
     ivs_once: aws_sdk_ivs::Client,
     ssm: aws_sdk_ssm::Client,
+    sqs: aws_sdk_sqs::Client,
+    events: aws_sdk_eventbridge::Client,
     limits: RateLimits,
     sdk: aws_config::SdkConfig,
     timeouts: TimeoutSettings,
@@ -61,7 +68,8 @@ pub struct Aws {
 
 impl Aws {
     /// Builds the clients from the SDK's standard configuration chain: region, credentials,
-    /// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_IVS` / `AWS_ENDPOINT_URL_SSM`, retry settings.
+    /// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_IVS` / `AWS_ENDPOINT_URL_SSM` /
+    /// `AWS_ENDPOINT_URL_SQS` / `AWS_ENDPOINT_URL_EVENTBRIDGE`, retry settings.
     pub async fn from_env(
         rates: &RateSettings,
         timeouts: &TimeoutSettings,
@@ -100,10 +108,20 @@ impl Aws {
             .interceptor(interceptor::CallMetrics)
             .timeout_config(timeouts.sdk(operation))
             .build();
+        let sqs = aws_sdk_sqs::config::Builder::from(sdk)
+            .interceptor(interceptor::CallMetrics)
+            .timeout_config(timeouts.sdk(operation))
+            .build();
+        let events = aws_sdk_eventbridge::config::Builder::from(sdk)
+            .interceptor(interceptor::CallMetrics)
+            .timeout_config(timeouts.sdk(operation))
+            .build();
         Aws {
             ivs: aws_sdk_ivs::Client::from_conf(ivs.build()),
             ivs_once: aws_sdk_ivs::Client::from_conf(ivs_once.build()),
             ssm: aws_sdk_ssm::Client::from_conf(ssm),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs),
+            events: aws_sdk_eventbridge::Client::from_conf(events),
             limits,
             sdk: sdk.clone(),
             timeouts,
