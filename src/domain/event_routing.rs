@@ -20,11 +20,6 @@ pub fn event_pattern() -> Value {
     json!({"source": ["aws.ivs"], "detail-type": types})
 }
 
-/// The rule's ARN on the default bus (where AWS service events arrive).
-pub fn rule_arn(region: &str, account: &str, rule: &str) -> String {
-    format!("arn:aws:events:{region}:{account}:rule/{rule}")
-}
-
 /// The queue's `Policy` attribute with the statement that lets EventBridge send for `rule_arn`,
 /// replacing an earlier one of ours and keeping everyone else's (SetQueueAttributes replaces the
 /// whole policy). `existing` is the current attribute, if any.
@@ -132,22 +127,22 @@ mod tests {
     #[test]
     fn the_policy_statement_is_ours_alone_and_others_are_kept() {
         let queue = "arn:aws:sqs:us-east-1:123456789012:ivs-events";
-        let rule = rule_arn("us-east-1", "123456789012", DEFAULT_RULE_NAME);
-        let fresh = queue_policy(None, queue, &rule);
+        let rule = "arn:aws:events:us-east-1:123456789012:rule/ivs-provisioner-events";
+        let fresh = queue_policy(None, queue, rule);
         assert_eq!(fresh["Statement"].as_array().unwrap().len(), 1);
         assert_eq!(
             fresh["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"],
             rule
         );
         let other = json!({"Version": "2012-10-17", "Statement": [{"Sid": "Theirs", "Effect": "Allow"}]});
-        let merged = queue_policy(Some(&other.to_string()), queue, &rule);
+        let merged = queue_policy(Some(&other.to_string()), queue, rule);
         assert_eq!(merged["Statement"].as_array().unwrap().len(), 2);
         // Writing it again replaces ours instead of adding a copy.
-        let again = queue_policy(Some(&merged.to_string()), queue, &rule);
+        let again = queue_policy(Some(&merged.to_string()), queue, rule);
         assert_eq!(again, merged);
-        assert!(policy_allows(Some(&merged.to_string()), queue, &rule));
-        assert!(!policy_allows(Some(&other.to_string()), queue, &rule));
-        assert!(!policy_allows(None, queue, &rule));
+        assert!(policy_allows(Some(&merged.to_string()), queue, rule));
+        assert!(!policy_allows(Some(&other.to_string()), queue, rule));
+        assert!(!policy_allows(None, queue, rule));
     }
 
     #[test]
@@ -170,4 +165,11 @@ mod tests {
         let public = "-----BEGIN PUBLIC KEY-----\nMHYw\n-----END PUBLIC KEY-----";
         assert_eq!(redact_secrets(public), public);
     }
+}
+
+/// Whether a rule's stored pattern is [`event_pattern`] (compared as JSON, not as text).
+pub fn is_our_pattern(stored: Option<&str>) -> bool {
+    stored
+        .and_then(|p| serde_json::from_str::<Value>(p).ok())
+        .is_some_and(|p| p == event_pattern())
 }
