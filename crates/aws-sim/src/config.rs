@@ -107,6 +107,13 @@ pub struct Quotas {
         default_value_t = 1
     )]
     pub stream_keys_per_channel: usize,
+    /// Channels live at once before IVS emits `IVS Limit Breach` (Concurrent Broadcasts).
+    #[arg(
+        long = "sim-max-concurrent-streams",
+        env = "AWS_SIM_MAX_CONCURRENT_STREAMS",
+        default_value_t = 100
+    )]
+    pub concurrent_streams: usize,
     /// Standard-tier SSM parameters per region.
     #[arg(
         long = "sim-max-parameters",
@@ -123,6 +130,7 @@ impl Default for Quotas {
             playback_key_pairs: 3,
             recording_configurations: 20,
             stream_keys_per_channel: 1,
+            concurrent_streams: 100,
             parameters: 10_000,
         }
     }
