@@ -30,6 +30,7 @@ pub fn routes() -> Router<Simulator> {
         .route("/_sim/fail-next", post(fail_next))
         .route("/_sim/rates", post(set_rates))
         .route("/_sim/calls", get(calls))
+        .route("/_sim/calls/log", get(call_log))
         .route("/_sim/broadcast/start", post(start_broadcast))
         .route("/_sim/broadcast/stop", post(stop_broadcast))
         .route("/_sim/events", get(event_log))
@@ -118,6 +119,10 @@ async fn set_rates(
 
 async fn calls(State(sim): State<Simulator>) -> Json<Value> {
     Json(json!(sim.call_counts()))
+}
+
+async fn call_log(State(sim): State<Simulator>) -> Json<Value> {
+    Json(json!({ "calls": sim.call_log() }))
 }
 
 async fn start_broadcast(

@@ -8,7 +8,7 @@
 //! Admin hooks (JSON): `GET /_sim/state` (full dump), `POST /_sim/reset`,
 //! `GET|POST|DELETE /_sim/faults` (`{"error_rate":0.1,"error_code":"ServiceUnavailable","latency_ms":50}`),
 //! `POST /_sim/fail-next` (`{"operation":"CreateChannel","count":1,"error":"InternalServerException","mode":"apply_then_fail"}`),
-//! `POST /_sim/rates` (`{"enabled":true,"scale":10}`), `GET /_sim/calls`,
+//! `POST /_sim/rates` (`{"enabled":true,"scale":10}`), `GET /_sim/calls`, `GET /_sim/calls/log`,
 //! `POST /_sim/broadcast/start` (`{"channelArn":"…","health":"HEALTHY","viewerCount":3}`),
 //! `POST /_sim/broadcast/start` also takes `"recordingFailure":"start"|"end"`,
 //! `POST /_sim/broadcast/stop` (`{"channelArn":"…"}`), `GET /_sim/health`,

@@ -19,13 +19,18 @@ use crate::rates::RateLimits;
 use crate::wire::{ApiError, OpResult, Output};
 use crate::{events, ivs, s3, sqs, ssm};
 
-/// The request gate: faults, rate buckets and call counters.
+/// The request gate: faults, rate buckets, call counters and the latest calls in order.
 struct Gate {
     faults: FaultSettings,
     fail_next: FailQueue,
     rates: RateLimits,
     calls: CallCounts,
+    log: std::collections::VecDeque<String>,
 }
+
+/// How many calls the ordered log keeps (the oldest go first): enough for a test's story,
+/// bounded for a long dev session.
+pub const CALL_LOG_LIMIT: usize = 10_000;
 
 struct Inner {
     state: Mutex<State>,
@@ -84,6 +89,7 @@ impl Simulator {
             fail_next: FailQueue::default(),
             rates: RateLimits::new(config.rates.clone()),
             calls: CallCounts::new(),
+            log: Default::default(),
         };
         let inner = Inner {
             state: Mutex::new(State::new(config)),
@@ -105,6 +111,10 @@ impl Simulator {
         let (rule, latency) = {
             let mut gate = lock(&self.inner.gate);
             *gate.calls.entry(call.action()).or_default() += 1;
+            if gate.log.len() == CALL_LOG_LIMIT {
+                gate.log.pop_front();
+            }
+            gate.log.push_back(call.action());
             (gate.fail_next.take(&call.action()), gate.faults.latency())
         };
         if !latency.is_zero() {
@@ -202,6 +212,7 @@ impl Simulator {
         };
         let mut gate = lock(&self.inner.gate);
         gate.calls.clear();
+        gate.log.clear();
         gate.fail_next.clear();
         gate.faults = config.faults.clone();
         gate.rates = RateLimits::new(config.rates);
@@ -239,6 +250,12 @@ impl Simulator {
     /// Calls received per IAM-style action (`ivs:CreateChannel`), throttled and failed ones included.
     pub fn call_counts(&self) -> CallCounts {
         lock(&self.inner.gate).calls.clone()
+    }
+
+    /// The latest calls (at most [`CALL_LOG_LIMIT`]) as IAM-style actions, oldest first, in the
+    /// order they arrived: for tests that assert an order (a key deleted before a stream stops).
+    pub fn call_log(&self) -> Vec<String> {
+        lock(&self.inner.gate).log.iter().cloned().collect()
     }
 
     /// Calls received for `operation` (bare `CreateChannel` or qualified `ivs:CreateChannel`).
