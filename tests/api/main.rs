@@ -9,6 +9,7 @@ mod common;
 
 mod audit;
 mod auth;
+mod broadcasts;
 mod channels;
 mod cli;
 mod connections;
