@@ -13,8 +13,10 @@ use crate::model::State;
 use crate::model::sqs::Queue;
 use crate::wire::{ApiError, OpResult};
 
-/// Settable attributes with SQS's defaults (empty = no default) and integer ranges.
-const SETTABLE: &[(&str, &str, Option<(i64, i64)>)] = &[
+/// A settable attribute: name, SQS's default (empty = none), integer range if numeric.
+type Settable = (&'static str, &'static str, Option<(i64, i64)>);
+
+const SETTABLE: &[Settable] = &[
     ("DelaySeconds", "0", Some((0, 900))),
     ("MaximumMessageSize", "262144", Some((1024, 1_048_576))),
     ("MessageRetentionPeriod", "345600", Some((60, 1_209_600))),
