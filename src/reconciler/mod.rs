@@ -5,6 +5,7 @@
 mod caller_keys;
 pub mod channel;
 pub mod drift;
+mod ingest;
 mod ivs_channel;
 mod managed_key;
 mod publish;
