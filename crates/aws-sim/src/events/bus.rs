@@ -143,7 +143,14 @@ pub fn deliver(data: &mut Data, event: &Value) {
     log(data, event, "delivered", &reached);
 }
 
+/// How many fates the log keeps (the oldest tenth goes when full): a test's story, bounded for
+/// dev mode.
+const LOG_LIMIT: usize = 10_000;
+
 fn log(data: &mut Data, event: &Value, fate: &str, queues: &[String]) {
+    if data.events.log.len() >= LOG_LIMIT {
+        data.events.log.drain(..LOG_LIMIT / 10);
+    }
     let detail = &event["detail"];
     let name = ["event_name", "recording_status", "limit_name"]
         .iter()

@@ -1,6 +1,8 @@
 //! ListObjectsV2: prefix, delimiter with CommonPrefixes, max-keys (≤ 1000), continuation tokens
 //! (opaque, the last key or common prefix returned), start-after and `encoding-type=url`.
 
+use std::ops::Bound;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -71,11 +73,19 @@ pub fn list_objects_v2(bucket: &Bucket, call: &Call) -> OpResult {
     };
     let mut entries: Vec<Entry> = Vec::new();
     let mut truncated = false;
-    for key in bucket.objects.keys() {
-        if !key.starts_with(&p.prefix)
-            || after
-                .as_ref()
-                .is_some_and(|a| skipped(key, a, &p.delimiter))
+    // Keys are sorted: start at the prefix (or after the token) and stop when the prefix ends.
+    let start = after
+        .as_deref()
+        .map_or(p.prefix.as_str(), |a| a.max(p.prefix.as_str()));
+    let keys = bucket
+        .objects
+        .range::<str, _>((Bound::Included(start), Bound::Unbounded))
+        .map(|(key, _)| key)
+        .take_while(|key| key.starts_with(&p.prefix));
+    for key in keys {
+        if after
+            .as_ref()
+            .is_some_and(|a| skipped(key, a, &p.delimiter))
         {
             continue;
         }

@@ -213,10 +213,12 @@ fn redrive(
     let Some(target) = policy["deadLetterTargetArn"].as_str().map(str::to_owned) else {
         return Ok(());
     };
-    let (dead, kept): (Vec<Message>, Vec<Message>) = queue
-        .messages
-        .drain(..)
-        .partition(|m| m.visible_at <= now && u64::from(m.receive_count) >= limit);
+    let exhausted = |m: &Message| m.visible_at <= now && u64::from(m.receive_count) >= limit;
+    if !queue.messages.iter().any(exhausted) {
+        return Ok(());
+    }
+    let (dead, kept): (Vec<Message>, Vec<Message>) =
+        queue.messages.drain(..).partition(|m| exhausted(m));
     queue.messages = kept.into();
     if let Some(dlq) = state.data.queues.get_mut(&target) {
         for mut message in dead {
