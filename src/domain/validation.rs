@@ -292,16 +292,14 @@ fn validate_live_window(
     now: DateTime<Utc>,
     previous: Option<LiveWindow>,
 ) -> Option<LiveWindow> {
-    let mut time = |field: &str, raw: Option<String>| match raw {
-        None => {
-            let name = field.rsplit('/').next().unwrap_or(field);
-            errors.add(field, format!("{name} is required when live_window is set"));
-            None
+    let opens_at = window_time(errors, "/live_window/opens_at", w.opens_at);
+    let closes_at = window_time(errors, CLOSES_AT, w.closes_at).filter(|at| {
+        let past = *at <= now && previous.map(|p| p.closes_at) != Some(*at);
+        if past {
+            errors.add(CLOSES_AT, "closes_at must be in the future");
         }
-        Some(raw) => parse_time(errors, field, &raw),
-    };
-    let opens_at = time("/live_window/opens_at", w.opens_at);
-    let closes_at = time("/live_window/closes_at", w.closes_at);
+        !past
+    });
     let grace_seconds = range(
         errors,
         "/live_window/grace_seconds",
@@ -311,18 +309,8 @@ fn validate_live_window(
         DEFAULT_LIVE_WINDOW_GRACE_SECS,
     );
     let (opens_at, closes_at) = (opens_at?, closes_at?);
-    let field = "/live_window/closes_at";
-    if closes_at <= opens_at {
-        errors.add(field, "closes_at must be after opens_at");
-        return None;
-    }
-    if closes_at - opens_at > chrono::Duration::hours(MAX_LIVE_WINDOW_HOURS) {
-        let message = format!("the window is at most {MAX_LIVE_WINDOW_HOURS} hours long");
-        errors.add(field, message);
-        return None;
-    }
-    if closes_at <= now && previous.map(|p| p.closes_at) != Some(closes_at) {
-        errors.add(field, "closes_at must be in the future");
+    if let Err(message) = window_length(opens_at, closes_at) {
+        errors.add(CLOSES_AT, message);
         return None;
     }
     Some(LiveWindow {
@@ -330,6 +318,29 @@ fn validate_live_window(
         closes_at,
         grace_seconds: grace_seconds?,
     })
+}
+
+const CLOSES_AT: &str = "/live_window/closes_at";
+
+fn window_time(errors: &mut Errors, field: &str, raw: Option<String>) -> Option<DateTime<Utc>> {
+    let Some(raw) = raw else {
+        let name = field.rsplit('/').next().unwrap_or(field);
+        errors.add(field, format!("{name} is required when live_window is set"));
+        return None;
+    };
+    parse_time(errors, field, &raw)
+}
+
+fn window_length(opens_at: DateTime<Utc>, closes_at: DateTime<Utc>) -> Result<(), String> {
+    if closes_at <= opens_at {
+        return Err("closes_at must be after opens_at".into());
+    }
+    if closes_at - opens_at > chrono::Duration::hours(MAX_LIVE_WINDOW_HOURS) {
+        return Err(format!(
+            "the window is at most {MAX_LIVE_WINDOW_HOURS} hours long"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

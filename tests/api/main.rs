@@ -20,6 +20,7 @@ mod health;
 mod helpers;
 mod keys;
 mod limits_contract;
+mod live_windows;
 mod malformed;
 mod metrics;
 mod openapi;
