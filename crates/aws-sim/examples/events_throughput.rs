@@ -110,12 +110,15 @@ async fn main() -> anyhow::Result<()> {
         let stop = stop.clone();
         tokio::task::spawn_blocking(move || {
             let mut cycles = 0u64;
+            let started = std::time::Instant::now();
             while !stop.load(Ordering::Relaxed) {
                 let arn = &arns[(cycles as usize) % arns.len()];
                 let _ = sim.start_broadcast(BroadcastSpec::new(arn));
                 sim.stop_broadcast(arn);
                 cycles += 1;
-                std::thread::sleep(pause);
+                // Paced against the clock, so the work of a cycle does not slow the rate.
+                let due = started + pause.mul_f64(cycles as f64);
+                std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
             }
             cycles
         })
