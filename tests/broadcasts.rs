@@ -455,3 +455,41 @@ async fn malformed_messages_are_set_aside_and_unknown_channels_dropped() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_crash_between_commit_and_delete_applies_the_event_once() {
+    let w = World::new().await;
+    let (id, arn) = w.ready_channel("barre-1").await;
+    w.send(&event(
+        "ev-once",
+        &arn,
+        "IVS Stream State Change",
+        "2026-12-02T10:00:00Z",
+        json!({"event_name": "Stream Start", "stream_id": "st-once"}),
+    ))
+    .await;
+    // A replica receives and applies it, then dies before its delete: the message comes back
+    // after its visibility timeout (1 s here).
+    let received = w
+        .aws
+        .receive_messages(&w.queue_url, 10, Duration::from_secs(1), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(received.len(), 1);
+    let outcome = events::handle(&w.pool, &received[0]).await.unwrap();
+    assert_eq!(outcome, events::Outcome::Applied);
+    assert_eq!(w.queue_depth().await, 1, "not deleted: the replica died");
+
+    let stop = w.start_intake();
+    eventually("the redelivered message is deleted", Duration::from_secs(30), || async {
+        w.queue_depth().await == 0
+    })
+    .await;
+    stop.cancel();
+    assert_eq!(w.audits(id, "stream_started").await, 1);
+    assert_eq!(
+        w.count("select count(*) from ivs_events where channel_id = $1", id)
+            .await,
+        1
+    );
+}
