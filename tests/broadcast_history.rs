@@ -81,7 +81,11 @@ fn assert_reads_at_most(what: &str, table: &str, plan: &explain::Plan, bound: f6
         .into_iter()
         .filter(|s| s.relation.as_deref() == Some(table))
         .collect();
-    assert!(!scans.is_empty(), "{what}: no scan of {table}: {:#}", plan.json);
+    assert!(
+        !scans.is_empty(),
+        "{what}: no scan of {table}: {:#}",
+        plan.json
+    );
     for scan in &scans {
         assert!(
             scan.index.is_some(),
@@ -91,7 +95,11 @@ fn assert_reads_at_most(what: &str, table: &str, plan: &explain::Plan, bound: f6
         );
     }
     let read: f64 = scans.iter().map(|s| s.rows + s.removed).sum();
-    assert!(read <= bound, "{what} read {read} rows (at most {bound}): {}", plan.summary());
+    assert!(
+        read <= bound,
+        "{what} read {read} rows (at most {bound}): {}",
+        plan.summary()
+    );
     println!("{what}: {:.3} ms, {}", plan.execution_ms(), plan.summary());
 }
 
@@ -112,13 +120,26 @@ async fn broadcast_lists_and_the_channel_lookup_read_about_a_page() {
         ("all recordings", FactFilter::default(), page),
         (
             "a channel's recordings",
-            FactFilter { channel_id: Some(channel), ..Default::default() },
+            FactFilter {
+                channel_id: Some(channel),
+                ..Default::default()
+            },
             page,
         ),
-        ("a tenant's", FactFilter { tenant: Some("tenant-1"), ..Default::default() }, tenant_pages),
+        (
+            "a tenant's",
+            FactFilter {
+                tenant: Some("tenant-1"),
+                ..Default::default()
+            },
+            tenant_pages,
+        ),
         (
             "failed ones (rare)",
-            FactFilter { status: Some(RecordingStatus::Failed), ..Default::default() },
+            FactFilter {
+                status: Some(RecordingStatus::Failed),
+                ..Default::default()
+            },
             page,
         ),
         (
@@ -132,20 +153,31 @@ async fn broadcast_lists_and_the_channel_lookup_read_about_a_page() {
         ),
         (
             "a tenant's since yesterday",
-            FactFilter { tenant: Some("tenant-3"), since: Some(since), ..Default::default() },
+            FactFilter {
+                tenant: Some("tenant-3"),
+                since: Some(since),
+                ..Default::default()
+            },
             tenant_pages,
         ),
         (
             "a later page",
             FactFilter {
-                before: Some((Utc.timestamp_opt(Utc::now().timestamp() - 86_400, 0).unwrap(), Uuid::max())),
+                before: Some((
+                    Utc.timestamp_opt(Utc::now().timestamp() - 86_400, 0)
+                        .unwrap(),
+                    Uuid::max(),
+                )),
                 ..Default::default()
             },
             page,
         ),
     ];
     for (what, filter, bound) in recording_filters {
-        let filter = FactFilter { limit: LIMIT, ..filter };
+        let filter = FactFilter {
+            limit: LIMIT,
+            ..filter
+        };
         let plan = explain::broadcast_page(&pool, true, &filter).await.unwrap();
         assert_reads_at_most(what, "recordings", &plan, bound);
     }
@@ -154,7 +186,9 @@ async fn broadcast_lists_and_the_channel_lookup_read_about_a_page() {
         limit: LIMIT,
         ..Default::default()
     };
-    let plan = explain::broadcast_page(&pool, false, &sessions).await.unwrap();
+    let plan = explain::broadcast_page(&pool, false, &sessions)
+        .await
+        .unwrap();
     assert_reads_at_most("a channel's sessions", "stream_sessions", &plan, page);
     let plan = explain::channel_by_arn(&pool, "arn:aws:ivs:us-east-1:123456789012:channel/c7")
         .await

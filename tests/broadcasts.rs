@@ -176,15 +176,18 @@ impl World {
             .await
             .unwrap();
         let attributes = out.attributes.unwrap_or_default();
-        [A::ApproximateNumberOfMessages, A::ApproximateNumberOfMessagesNotVisible]
-            .iter()
-            .map(|a| {
-                attributes
-                    .get(a)
-                    .and_then(|n| n.parse::<i64>().ok())
-                    .unwrap_or(0)
-            })
-            .sum()
+        [
+            A::ApproximateNumberOfMessages,
+            A::ApproximateNumberOfMessagesNotVisible,
+        ]
+        .iter()
+        .map(|a| {
+            attributes
+                .get(a)
+                .and_then(|n| n.parse::<i64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
     }
 
     async fn count(&self, sql: &str, id: Uuid) -> i64 {
@@ -197,12 +200,14 @@ impl World {
 
     /// How many audit entries of `kind` the channel has.
     async fn audits(&self, id: Uuid, kind: &str) -> i64 {
-        sqlx::query_scalar("select count(*) from channel_events where channel_id = $1 and kind = $2")
-            .bind(id)
-            .bind(kind)
-            .fetch_one(&self.pool)
-            .await
-            .unwrap()
+        sqlx::query_scalar(
+            "select count(*) from channel_events where channel_id = $1 and kind = $2",
+        )
+        .bind(id)
+        .bind(kind)
+        .fetch_one(&self.pool)
+        .await
+        .unwrap()
     }
 }
 
@@ -238,29 +243,46 @@ async fn a_recorded_broadcast_becomes_one_session_and_one_ready_recording() {
     let (id, arn) = w.ready_channel("yoga-101").await;
     let stop = w.start_intake();
 
-    w.sim_post("/_sim/broadcast/start", json!({"channelArn": arn, "health": "HEALTHY", "viewerCount": 3}))
-        .await;
+    w.sim_post(
+        "/_sim/broadcast/start",
+        json!({"channelArn": arn, "health": "HEALTHY", "viewerCount": 3}),
+    )
+    .await;
     eventually("the session is live", Duration::from_secs(30), || async {
-        db::broadcasts::open_session(&w.pool, id).await.unwrap().is_some()
+        db::broadcasts::open_session(&w.pool, id)
+            .await
+            .unwrap()
+            .is_some()
     })
     .await;
     // A starvation, then the stream recovers.
-    w.sim_post("/_sim/broadcast/start", json!({"channelArn": arn, "health": "STARVING"}))
+    w.sim_post(
+        "/_sim/broadcast/start",
+        json!({"channelArn": arn, "health": "STARVING"}),
+    )
+    .await;
+    w.sim_post(
+        "/_sim/broadcast/start",
+        json!({"channelArn": arn, "health": "HEALTHY"}),
+    )
+    .await;
+    w.sim_post("/_sim/broadcast/stop", json!({"channelArn": arn}))
         .await;
-    w.sim_post("/_sim/broadcast/start", json!({"channelArn": arn, "health": "HEALTHY"}))
-        .await;
-    w.sim_post("/_sim/broadcast/stop", json!({"channelArn": arn})).await;
     let filter = FactFilter {
         channel_id: Some(id),
         limit: 10,
         ..Default::default()
     };
-    eventually("the recording is ready", Duration::from_secs(30), || async {
-        let recordings = db::broadcasts::recordings(&w.pool, &filter).await.unwrap();
-        recordings
-            .first()
-            .is_some_and(|r| r.status == RecordingStatus::Ready)
-    })
+    eventually(
+        "the recording is ready",
+        Duration::from_secs(30),
+        || async {
+            let recordings = db::broadcasts::recordings(&w.pool, &filter).await.unwrap();
+            recordings
+                .first()
+                .is_some_and(|r| r.status == RecordingStatus::Ready)
+        },
+    )
     .await;
     eventually("the queue is empty", Duration::from_secs(30), || async {
         w.queue_depth().await == 0
@@ -342,7 +364,15 @@ async fn duplicated_and_reordered_events_converge_on_one_session_and_recording()
                "recording_duration_ms": 0, "recording_session_id": "sess-42"}),
     );
     // Ends before starts, every event twice (EventBridge and SQS both deliver at least once).
-    for body in [&end, &recording_end, &end, &start, &recording_start, &recording_end, &start] {
+    for body in [
+        &end,
+        &recording_end,
+        &end,
+        &start,
+        &recording_start,
+        &recording_end,
+        &start,
+    ] {
         w.send(body).await;
     }
     let stop = w.start_intake();
@@ -448,7 +478,10 @@ async fn malformed_messages_are_set_aside_and_unknown_channels_dropped() {
         .fetch_one(&w.pool)
         .await
         .unwrap();
-    assert_eq!(sessions, 0, "nothing stored for a foreign channel or a stage event");
+    assert_eq!(
+        sessions, 0,
+        "nothing stored for a foreign channel or a stage event"
+    );
     assert_eq!(
         w.count("select count(*) from ivs_events where channel_id = $1", id)
             .await,
@@ -472,7 +505,12 @@ async fn a_crash_between_commit_and_delete_applies_the_event_once() {
     // after its visibility timeout (1 s here).
     let received = w
         .aws
-        .receive_messages(&w.queue_url, 10, Duration::from_secs(1), Duration::from_secs(1))
+        .receive_messages(
+            &w.queue_url,
+            10,
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        )
         .await
         .unwrap();
     assert_eq!(received.len(), 1);
@@ -481,9 +519,11 @@ async fn a_crash_between_commit_and_delete_applies_the_event_once() {
     assert_eq!(w.queue_depth().await, 1, "not deleted: the replica died");
 
     let stop = w.start_intake();
-    eventually("the redelivered message is deleted", Duration::from_secs(30), || async {
-        w.queue_depth().await == 0
-    })
+    eventually(
+        "the redelivered message is deleted",
+        Duration::from_secs(30),
+        || async { w.queue_depth().await == 0 },
+    )
     .await;
     stop.cancel();
     assert_eq!(w.audits(id, "stream_started").await, 1);

@@ -94,9 +94,7 @@ pub fn kind_of(code: Option<&str>, status: Option<u16>) -> AwsErrorKind {
             ),
             _,
         )
-        | (_, Some(404)) => {
-            AwsErrorKind::NotFound
-        }
+        | (_, Some(404)) => AwsErrorKind::NotFound,
         (Some("ConflictException"), _) => AwsErrorKind::Conflict,
         (Some("ServiceQuotaExceededException" | "ParameterLimitExceeded"), _) => {
             AwsErrorKind::QuotaExceeded

@@ -29,10 +29,10 @@ pub use aws_sdk_ivs::primitives::DateTime as AwsTime;
 /// The IVS shapes the facade returns.
 pub use aws_sdk_ivs::types as ivs;
 pub use errors::{AwsError, AwsErrorKind, ErrorClass};
+pub use eventbridge::RuleInfo;
 pub use ivs_channels::{BATCH_GET_MAX, CreatedChannel, ivs_name};
 pub use ivs_resources::ImportedKeyPair;
 pub use limits::{CallClass, RateLimits, RateSettings};
-pub use eventbridge::RuleInfo;
 pub use sqs::{MAX_MESSAGES, MAX_WAIT_SECS, QueueMessage};
 pub use ssm::PutParameter;
 pub use timeouts::TimeoutSettings;

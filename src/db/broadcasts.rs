@@ -34,9 +34,9 @@ pub async fn channel_by_arn(
     arn: &str,
 ) -> sqlx::Result<Option<BroadcastChannel>> {
     sqlx::query_as(CHANNEL_BY_ARN)
-    .bind(arn)
-    .fetch_optional(db)
-    .await
+        .bind(arn)
+        .fetch_optional(db)
+        .await
 }
 
 /// Records that the event `id` is being applied; `false` when it was applied before (a
@@ -420,8 +420,8 @@ pub(super) async fn explain_channel_by_arn(
     arn: &str,
 ) -> sqlx::Result<Value> {
     sqlx::query_scalar(&format!("{explain}{CHANNEL_BY_ARN}"))
-    .bind(arn)
-    .persistent(false)
-    .fetch_one(db)
-    .await
+        .bind(arn)
+        .persistent(false)
+        .fetch_one(db)
+        .await
 }

@@ -383,8 +383,9 @@ mod tests {
                     "resolution_width": 1280, "resolution_height": 720}]},
               "thumbnails": {"path": "media/thumbnails", "resolution_height": 720, "resolution_width": 1280}}
         });
-        let fact = recording_fact_from_metadata("b", "ivs/v1/1/AbCd/2020/6/23/20/12/rec1", &metadata)
-            .unwrap();
+        let fact =
+            recording_fact_from_metadata("b", "ivs/v1/1/AbCd/2020/6/23/20/12/rec1", &metadata)
+                .unwrap();
         assert_eq!(fact.status, RecordingStatus::Ready);
         assert_eq!(fact.duration_ms, Some(3_600_000));
         assert_eq!(

@@ -134,7 +134,8 @@ mod tests {
             fresh["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"],
             rule
         );
-        let other = json!({"Version": "2012-10-17", "Statement": [{"Sid": "Theirs", "Effect": "Allow"}]});
+        let other =
+            json!({"Version": "2012-10-17", "Statement": [{"Sid": "Theirs", "Effect": "Allow"}]});
         let merged = queue_policy(Some(&other.to_string()), queue, rule);
         assert_eq!(merged["Statement"].as_array().unwrap().len(), 2);
         // Writing it again replaces ours instead of adding a copy.

@@ -16,7 +16,15 @@ use super::broadcast::{
 
 /// The `detail-type`s of IVS low-latency channel events, as EventBridge spells them.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString, strum::VariantArray,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
 )]
 pub enum DetailType {
     #[strum(serialize = "IVS Stream State Change")]
@@ -250,8 +258,7 @@ fn parse_detail(kind: DetailType, detail: &Value) -> Result<Detail, ParseError> 
             reason: text(detail, "recording_status_reason"),
             stream_id: text(detail, "stream_id"),
             bucket: text(detail, "recording_s3_bucket_name"),
-            prefix: text(detail, "recording_s3_key_prefix")
-                .map(|p| p.trim_matches('/').to_owned()),
+            prefix: text(detail, "recording_s3_key_prefix").map(|p| p.trim_matches('/').to_owned()),
             duration_ms: detail["recording_duration_ms"].as_i64(),
             session_id: text(detail, "recording_session_id"),
             stream_ids: detail["recording_session_stream_ids"]
@@ -326,7 +333,9 @@ impl IvsEvent {
                     ..SessionFact::new(stream_id)
                 })
             }
-            Detail::LimitBreach { stream_id: None, .. } => Effect::Nothing,
+            Detail::LimitBreach {
+                stream_id: None, ..
+            } => Effect::Nothing,
             Detail::Recording(detail) => recording_effect(at, detail),
         }
     }
@@ -391,11 +400,16 @@ fn recording_effect(at: DateTime<Utc>, d: &RecordingDetail) -> Effect {
         stream_ids.push(id);
     }
     // A start's duration is 0 and says nothing; a failure before recording has none either.
-    let duration_ms = d.duration_ms.filter(|ms| *ms > 0 || status == RecordingStatus::Ready);
+    let duration_ms = d
+        .duration_ms
+        .filter(|ms| *ms > 0 || status == RecordingStatus::Ready);
     Effect::Recording(RecordingFact {
         recording_id,
         status,
-        reason: d.reason.clone().filter(|_| status == RecordingStatus::Failed),
+        reason: d
+            .reason
+            .clone()
+            .filter(|_| status == RecordingStatus::Failed),
         started_at,
         ended_at,
         duration_ms,
@@ -453,7 +467,9 @@ mod tests {
         assert_eq!(fact.reason, None);
         assert_eq!(
             fact.master_playlist_key.as_deref(),
-            Some("ivs/v1/123456789012/AbCdef1G2hij/2020/6/23/20/12/j8Z9O91ndcVs/media/hls/master.m3u8")
+            Some(
+                "ivs/v1/123456789012/AbCdef1G2hij/2020/6/23/20/12/j8Z9O91ndcVs/media/hls/master.m3u8"
+            )
         );
         assert_eq!(fact.stream_ids.len(), 2);
         assert_eq!(fact.ended_at, Some(parsed.time));
@@ -509,7 +525,9 @@ mod tests {
             json!({"limit_name":"Ingest Bitrate","limit_value":1234,"exceeded_by":3,"limit_unit":"bits per second","stream_id":"st-1"}),
         ))
         .unwrap();
-        assert!(matches!(breach.effect(), Effect::Session(f) if f.errors[0].code.as_deref() == Some("Ingest Bitrate")));
+        assert!(
+            matches!(breach.effect(), Effect::Session(f) if f.errors[0].code.as_deref() == Some("Ingest Bitrate"))
+        );
         let account = parse(&event(
             "IVS Limit Breach",
             json!({"limit_name":"Concurrent Broadcasts","limit_value":2,"exceeded_by":3,"limit_unit":"active streams"}),

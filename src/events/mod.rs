@@ -171,17 +171,21 @@ async fn apply(
     event: &IvsEvent,
 ) -> Result<Outcome, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let first =
-        db::broadcasts::mark_applied(&mut *tx, &event.id, event.detail_type, channel.id, event.time)
-            .await?;
+    let first = db::broadcasts::mark_applied(
+        &mut *tx,
+        &event.id,
+        event.detail_type,
+        channel.id,
+        event.time,
+    )
+    .await?;
     if !first {
         tx.rollback().await?;
         return Ok(Outcome::Duplicate);
     }
     match event.effect() {
         Effect::Session(fact) => {
-            db::broadcasts::record_session_fact(&mut tx, channel, &fact, FactSource::Event)
-                .await?;
+            db::broadcasts::record_session_fact(&mut tx, channel, &fact, FactSource::Event).await?;
         }
         Effect::Recording(fact) => {
             db::broadcasts::record_recording_fact(&mut tx, channel, &fact, FactSource::Event)
@@ -200,8 +204,13 @@ async fn set_aside(
     kind: &'static str,
     reason: &str,
 ) -> Result<Outcome, sqlx::Error> {
-    db::broadcasts::set_aside(pool, &message.message_id, reason, &redact_secrets(&message.body))
-        .await?;
+    db::broadcasts::set_aside(
+        pool,
+        &message.message_id,
+        reason,
+        &redact_secrets(&message.body),
+    )
+    .await?;
     tracing::warn!(
         message_id = %message.message_id,
         bytes = message.body.len(),
@@ -221,12 +230,19 @@ fn count(kind: &'static str, outcome: Outcome) -> Outcome {
 /// back and is then a duplicate.
 async fn delete(ctx: &Ctx, finished: &[(&str, &str)]) {
     for batch in finished.chunks(MAX_MESSAGES as usize) {
-        match ctx.aws.delete_messages(&ctx.settings.queue_url, batch).await {
+        match ctx
+            .aws
+            .delete_messages(&ctx.settings.queue_url, batch)
+            .await
+        {
             Ok(failed) if failed.is_empty() => {}
             Ok(failed) => {
                 metrics::counter!(IVS_EVENTS_QUEUE_ERRORS, "operation" => "delete")
                     .increment(failed.len() as u64);
-                tracing::warn!(?failed, "SQS did not delete some applied messages; they will come back as duplicates");
+                tracing::warn!(
+                    ?failed,
+                    "SQS did not delete some applied messages; they will come back as duplicates"
+                );
             }
             Err(error) => {
                 metrics::counter!(IVS_EVENTS_QUEUE_ERRORS, "operation" => "delete").increment(1);

@@ -40,7 +40,10 @@ pub struct Settings {
 impl EventArgs {
     /// The pollers' settings, `None` when intake is off.
     pub fn settings(&self) -> Option<Settings> {
-        let queue_url = self.ivs_events_queue_url.clone().filter(|u| !u.is_empty())?;
+        let queue_url = self
+            .ivs_events_queue_url
+            .clone()
+            .filter(|u| !u.is_empty())?;
         Some(Settings {
             queue_url,
             pollers: self.ivs_events_pollers as usize,

@@ -7,7 +7,8 @@ use crate::domain::event_routing::{
     TARGET_ID, event_pattern, is_our_pattern, policy_allows, queue_policy,
 };
 
-const RULE_DESCRIPTION: &str = "IVS channel events for ivs-provisioner (stream state and health, recordings, limit breaches)";
+const RULE_DESCRIPTION: &str =
+    "IVS channel events for ivs-provisioner (stream state and health, recordings, limit breaches)";
 
 /// What `events setup` found or made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +36,8 @@ pub async fn setup(aws: &Aws, queue_name: &str, rule_name: &str) -> Result<Setup
     if !policy_allows(policy.as_deref(), &queue_arn, &rule_arn) {
         changed.push("queue policy");
         let policy = queue_policy(policy.as_deref(), &queue_arn, &rule_arn);
-        aws.set_queue_policy(&queue_url, &policy.to_string()).await?;
+        aws.set_queue_policy(&queue_url, &policy.to_string())
+            .await?;
     }
     let targets = aws.list_targets_by_rule(rule_name).await?;
     if !targets

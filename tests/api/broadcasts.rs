@@ -31,11 +31,12 @@ async fn ready_channel(
         .await;
     app.reconcile().await;
     let id = created["id"].as_str().unwrap().to_owned();
-    let arn: String = sqlx::query_scalar("select outputs ->> 'channel_arn' from channels where id = $1::uuid")
-        .bind(&id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let arn: String =
+        sqlx::query_scalar("select outputs ->> 'channel_arn' from channels where id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     let channel = db::broadcasts::channel_by_arn(&app.pool, &arn)
         .await
         .unwrap()
@@ -117,7 +118,14 @@ async fn sessions_are_listed_newest_first_a_page_at_a_time() {
     // Five sessions; the newest is live, one is known only by its end so far.
     for hour in 1..=3 {
         let stream = format!("st-{hour}");
-        session(&app, &channel, &stream, Some(at(hour)), Some(at(hour) + Duration::minutes(30))).await;
+        session(
+            &app,
+            &channel,
+            &stream,
+            Some(at(hour)),
+            Some(at(hour) + Duration::minutes(30)),
+        )
+        .await;
     }
     session(&app, &channel, "st-ended-only", None, Some(at(4))).await;
     session(&app, &channel, "st-live", Some(at(5)), None).await;
@@ -157,11 +165,22 @@ async fn recordings_are_listed_per_channel_and_operator_wide_with_filters() {
     let (_spin, spin_facts) = ready_channel(&app, &admin, "globex", "spin").await;
     recording(&app, &yoga_facts, "rec-a", RecordingStatus::Ready, at(1)).await;
     recording(&app, &yoga_facts, "rec-b", RecordingStatus::Failed, at(2)).await;
-    recording(&app, &yoga_facts, "rec-c", RecordingStatus::Recording, at(3)).await;
+    recording(
+        &app,
+        &yoga_facts,
+        "rec-c",
+        RecordingStatus::Recording,
+        at(3),
+    )
+    .await;
     recording(&app, &spin_facts, "rec-d", RecordingStatus::Ready, at(4)).await;
 
     let pages = app
-        .pages(&admin, &format!("/v1/channels/{yoga}/recordings"), "limit=2")
+        .pages(
+            &admin,
+            &format!("/v1/channels/{yoga}/recordings"),
+            "limit=2",
+        )
         .await;
     assert_eq!(ids(&pages, "recording_id"), ["rec-c", "rec-b", "rec-a"]);
     let failed = &pages[0][1];
@@ -176,11 +195,19 @@ async fn recordings_are_listed_per_channel_and_operator_wide_with_filters() {
     );
 
     let all = app.pages(&admin, "/v1/recordings", "limit=3").await;
-    assert_eq!(ids(&all, "recording_id"), ["rec-d", "rec-c", "rec-b", "rec-a"]);
+    assert_eq!(
+        ids(&all, "recording_id"),
+        ["rec-d", "rec-c", "rec-b", "rec-a"]
+    );
     let list = |query: &'static str| {
         let app = &app;
         let admin = &admin;
-        async move { ids(&app.pages(admin, "/v1/recordings", query).await, "recording_id") }
+        async move {
+            ids(
+                &app.pages(admin, "/v1/recordings", query).await,
+                "recording_id",
+            )
+        }
     };
     assert_eq!(list("tenant=acme&status=ready").await, ["rec-a"]);
     assert_eq!(list("status=ready").await, ["rec-d", "rec-a"]);
@@ -190,7 +217,10 @@ async fn recordings_are_listed_per_channel_and_operator_wide_with_filters() {
     );
     let by_channel = format!("channel_id={yoga}&status=recording");
     assert_eq!(
-        ids(&app.pages(&admin, "/v1/recordings", &by_channel).await, "recording_id"),
+        ids(
+            &app.pages(&admin, "/v1/recordings", &by_channel).await,
+            "recording_id"
+        ),
         ["rec-c"]
     );
 
@@ -250,7 +280,10 @@ async fn tenants_see_only_their_own_and_history_outlives_the_channel() {
     assert_eq!(ids(&after, "recording_id"), ["rec-a"]);
     let by_channel = format!("channel_id={yoga}");
     assert_eq!(
-        ids(&app.pages(&acme, "/v1/recordings", &by_channel).await, "recording_id"),
+        ids(
+            &app.pages(&acme, "/v1/recordings", &by_channel).await,
+            "recording_id"
+        ),
         ["rec-a"]
     );
     // Even with the channel's row gone (a retention job), by channel id.
@@ -260,7 +293,10 @@ async fn tenants_see_only_their_own_and_history_outlives_the_channel() {
         .await
         .unwrap();
     assert_eq!(
-        ids(&app.pages(&admin, "/v1/recordings", &by_channel).await, "recording_id"),
+        ids(
+            &app.pages(&admin, "/v1/recordings", &by_channel).await,
+            "recording_id"
+        ),
         ["rec-a"]
     );
 }
