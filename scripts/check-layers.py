@@ -27,10 +27,11 @@ ALLOWED = {
     "reconciler":    {"domain", "db", "aws", "metrics"},
     "playback_keys": {"domain", "db", "aws", "tokens", "metrics"},
     "webhooks":      {"domain", "db", "metrics"},              # webhook delivery (HTTP out)
+    "events":        {"domain", "db", "aws", "metrics"},       # IVS event intake (SQS in)
     # Edges: may drive engines, never another edge.
     "api":           {"domain", "db", "aws", "tokens", "playback_keys", "metrics"},  # HTTP
     "cli":           {"domain", "db", "aws", "reconciler", "playback_keys", "tokens", "api",
-                      "webhooks", "metrics", "telemetry"},  # command-line edge (also wires the process together)
+                      "webhooks", "events", "metrics", "telemetry"},  # command-line edge (also wires the process together)
 }
 
 ROOT_FILES = {"lib.rs", "main.rs"}  # the crate root: skipped

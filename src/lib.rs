@@ -3,7 +3,7 @@
 //!
 //! Layers, with dependencies pointing inward (checked by `scripts/check-layers.py`):
 //! `domain` (types and rules, no I/O) ← `db` (all SQL) and `aws` (the AWS facade) ← the engines
-//! (`reconciler`, `playback_keys`) and the edges (`api`, `cli`). Engines never import each other
+//! (`reconciler`, `playback_keys`, `webhooks`, `events`) and the edges (`api`, `cli`). Engines never import each other
 //! or an edge; `cli` wires the process together.
 
 pub mod api;
@@ -11,6 +11,7 @@ pub mod aws;
 pub mod cli;
 pub mod db;
 pub mod domain;
+pub mod events;
 pub mod metrics;
 pub mod playback_keys;
 pub mod reconciler;

@@ -1,5 +1,6 @@
 //! Cursor pagination for every list endpoint: the page-size rule, opaque cursors over a keyset
-//! position (a UUIDv7 or a sequence number), and cutting a page from one extra row.
+//! position (a UUIDv7, a sequence number, or a time and an id for lists newest first), and
+//! cutting a page from one extra row.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -11,7 +12,7 @@ use super::error::{ApiError, ApiResult, FieldError};
 
 pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
-/// Cursors this API hands out have at most 22 characters (16 bytes, base64url); longer ones are
+/// Cursors this API hands out have at most 32 characters (24 bytes, base64url); longer ones are
 /// refused unread.
 pub const MAX_CURSOR_CHARS: usize = 64;
 /// The cursor alphabet (base64url without padding), as the OpenAPI document states it.
@@ -66,6 +67,25 @@ impl Cursor for i64 {
     }
 }
 
+/// A position in a list ordered by a time and then an id (microseconds, as Postgres keeps them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimePosition(pub chrono::DateTime<chrono::Utc>, pub Uuid);
+
+impl Cursor for TimePosition {
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = self.0.timestamp_micros().to_be_bytes().to_vec();
+        bytes.extend_from_slice(self.1.as_bytes());
+        bytes
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let (micros, id) = (bytes.get(..8)?, bytes.get(8..)?);
+        let micros = i64::from_be_bytes(micros.try_into().ok()?);
+        let at = chrono::DateTime::from_timestamp_micros(micros)?;
+        Some(TimePosition(at, Uuid::from_slice(id).ok()?))
+    }
+}
+
 /// The position a `cursor` parameter names, or 400 for one this API did not hand out.
 pub fn decode<C: Cursor>(cursor: Option<&str>) -> ApiResult<Option<C>> {
     let Some(cursor) = cursor else {
@@ -114,6 +134,13 @@ mod tests {
         let (_, next) = cut(vec![id, Uuid::now_v7()], 1, |u| *u);
         assert_eq!(decode::<Uuid>(next.as_deref()).unwrap(), Some(id));
         assert!(decode::<Uuid>(Some("not a cursor")).is_err());
+        let at = chrono::DateTime::from_timestamp_micros(1_764_669_600_123_456).unwrap();
+        let (_, next) = cut(vec![at, at], 1, |t| TimePosition(*t, id));
+        assert!(next.as_ref().is_some_and(|n| n.len() <= 32));
+        assert_eq!(
+            decode::<TimePosition>(next.as_deref()).unwrap(),
+            Some(TimePosition(at, id))
+        );
         assert!(page_limit(Some(0)).is_err() && page_limit(None).unwrap() == DEFAULT_LIMIT);
     }
 }

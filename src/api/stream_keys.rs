@@ -46,7 +46,7 @@ pub struct StreamKey {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The stream key", body = StreamKey),
-        (status = 409, description = "The channel is not provisioned yet, or its key is being replaced",
+        (status = 409, description = "The channel is not provisioned yet, its key is being replaced, or its live window is closed",
          body = crate::api::error::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -72,9 +72,19 @@ async fn get_stream_key(
             channel_id: Some(id),
         });
     };
+    let window = channel.spec.0.live_window;
     let Some((_, stream_key)) = state.aws.find_stream_key(&arn).await? else {
+        let detail = match window.filter(|w| !w.is_open_at(chrono::Utc::now())) {
+            Some(w) => format!(
+                "ingest is closed: the channel has a stream key only from its live window's \
+                 opening ({}) until {} (closes_at plus grace)",
+                w.opens_at.to_rfc3339(),
+                w.ingest_closes_at().to_rfc3339()
+            ),
+            None => "the stream key is being replaced; try again in a few seconds".into(),
+        };
         return Err(ApiError::Conflict {
-            detail: "the stream key is being replaced; try again in a few seconds".into(),
+            detail,
             channel_id: Some(id),
         });
     };

@@ -1,10 +1,13 @@
-//! EXPLAIN of the statements the service repeats on `channels` whatever the size of its history
-//! (the claim, the next-due query, the list filters, the metrics gauges), run exactly as the
-//! code runs them: the history test asserts on their plans and the history benchmark times them.
+//! EXPLAIN of the statements the service repeats whatever the size of its history (on
+//! `channels`: the claim, the next-due query, the list filters, the metrics gauges; on the
+//! broadcast facts: the session and recording lists, the event's channel lookup), run exactly as
+//! the code runs them: the history tests assert on their plans and the history benchmark times
+//! them.
 
 use serde_json::Value;
 use sqlx::PgPool;
 
+use super::broadcasts::{self, FactFilter};
 use super::channels::{self, ListFilter};
 use super::claims;
 
@@ -115,4 +118,22 @@ pub async fn list(pool: &PgPool, filter: &ListFilter<'_>) -> sqlx::Result<Plan> 
 pub async fn gauges(pool: &PgPool) -> sqlx::Result<[Plan; 2]> {
     let [by_phase, waiting] = channels::explain_gauges(pool, EXPLAIN).await?;
     Ok([Plan::new(by_phase), Plan::new(waiting)])
+}
+
+/// `GET /v1/channels/{id}/sessions` (`recordings` false) or a recordings list with this filter.
+pub async fn broadcast_page(
+    pool: &PgPool,
+    recordings: bool,
+    filter: &FactFilter<'_>,
+) -> sqlx::Result<Plan> {
+    broadcasts::explain_page(pool, EXPLAIN, recordings, filter)
+        .await
+        .map(Plan::new)
+}
+
+/// The lookup of the channel an IVS event names by its ARN.
+pub async fn channel_by_arn(pool: &PgPool, arn: &str) -> sqlx::Result<Plan> {
+    broadcasts::explain_channel_by_arn(pool, EXPLAIN, arn)
+        .await
+        .map(Plan::new)
 }
