@@ -1,5 +1,6 @@
 //! EXPLAIN of the statements the service repeats on `channels` whatever the size of its history
-//! (the claim, the next-due query, the list filters, the metrics gauges), run exactly as the
+//! (the claim, the next-due query, the list filters, the metrics gauges, the chat-log users
+//! count), run exactly as the
 //! code runs them: the history test asserts on their plans and the history benchmark times them.
 
 use serde_json::Value;
@@ -7,6 +8,7 @@ use sqlx::PgPool;
 
 use super::channels::{self, ListFilter};
 use super::claims;
+use super::shared_configurations::{self, SharedKind};
 
 /// One statement's plan, from `EXPLAIN (ANALYZE, FORMAT JSON)`.
 #[derive(Debug, Clone)]
@@ -115,4 +117,12 @@ pub async fn list(pool: &PgPool, filter: &ListFilter<'_>) -> sqlx::Result<Plan> 
 pub async fn gauges(pool: &PgPool) -> sqlx::Result<[Plan; 2]> {
     let [by_phase, waiting] = channels::explain_gauges(pool, EXPLAIN).await?;
     Ok([Plan::new(by_phase), Plan::new(waiting)])
+}
+
+/// Counting the live channels that log chat to `bucket`, before its shared logging
+/// configuration is released.
+pub async fn chat_log_users(pool: &PgPool, bucket: &str) -> sqlx::Result<Plan> {
+    shared_configurations::explain_count_users(pool, EXPLAIN, SharedKind::ChatLogging, &bucket)
+        .await
+        .map(Plan::new)
 }
