@@ -154,8 +154,8 @@ async fn serve(
                 Some(Ok(_)) => {}
             },
             push = pushes.recv() => match push {
-                Some(Push::Frame(frame)) => {
-                    if send(&mut socket, &frame).await.is_err() {
+                Some(Push::Frame(text)) => {
+                    if socket.send(Message::Text(text)).await.is_err() {
                         break;
                     }
                 }
