@@ -942,11 +942,15 @@ async fn a_lock_whose_work_panics_or_is_cancelled_is_freed_for_the_next_attempt(
         "the next attempt on the same key must get the lock after a cancellation"
     );
 
-    // The pool the lock leaked from still works, and its connections hold no lock.
-    let held: i64 = sqlx::query_scalar("select count(*) from pg_locks where locktype = 'advisory'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    // The pool the lock leaked from still works, and its connections hold no lock (in this
+    // test's database: other tests running at the same time take advisory locks in theirs).
+    let held: i64 = sqlx::query_scalar(
+        "select count(*) from pg_locks where locktype = 'advisory'
+            and database = (select oid from pg_database where datname = current_database())",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert_eq!(held, 0);
 }
 
