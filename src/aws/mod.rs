@@ -9,10 +9,10 @@
 
 pub mod errors;
 mod interceptor;
-mod ivschat_messaging;
 mod ivs_channels;
 mod ivs_resources;
 mod ivs_streams;
+mod ivschat_messaging;
 mod ivschat_rooms;
 pub mod limits;
 mod ssm;
