@@ -1390,4 +1390,24 @@ async fn a_room_deleted_behind_the_services_back_is_recreated_by_the_drift_sweep
     assert_eq!(w.rooms().len(), 1);
     assert!(w.event_kinds(id).await.contains(&"recreating".to_owned()));
     w.assert_one_room_per_chat_channel().await;
+
+    // A room with the identity tag of no live channel is reported, never deleted.
+    let stray = Uuid::now_v7().to_string();
+    w.raw_ivschat()
+        .await
+        .create_room()
+        .name("idle-room")
+        .tags(IDENTITY, &stray)
+        .send()
+        .await
+        .unwrap();
+    let report = reconciler::drift::sweep(&w.ctx).await.unwrap();
+    assert!(
+        report.findings.iter().any(|f| f.channel_id.is_none()
+            && f.details["identity"] == stray
+            && f.details["chat_room"] == true),
+        "{:?}",
+        report.findings
+    );
+    assert_eq!(w.rooms().len(), 2);
 }
