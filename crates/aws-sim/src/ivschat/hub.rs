@@ -215,7 +215,8 @@ impl ChatData {
         if !self.message_allowed(&room) {
             return refuse(429, "The room's maximumMessageRatePerSecond is exceeded");
         }
-        // The simulator runs no Lambda: a configured review handler "fails", so its fallback decides.
+        // The simulator runs no Lambda: a configured review handler "fails", so its fallback
+        // decides.
         if room
             .message_review_handler
             .as_ref()
