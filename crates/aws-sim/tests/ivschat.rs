@@ -919,6 +919,15 @@ async fn unknown_used_and_expired_tokens_are_refused() {
     let token = expiring.token(&room, "late", &[]).await;
     let late = expiring.connect(&token).await.unwrap_err();
     assert_eq!(http_status(late), 401);
+
+    let mut config = SimConfig::for_tests();
+    config.quotas.chat_connections = 1;
+    let full = Chat::start(config).await;
+    let room = full.room(10).await;
+    let _only = full.member(&room, "first", &[]).await;
+    let token = full.token(&room, "second", &[]).await;
+    let refused = full.connect(&token).await.unwrap_err();
+    assert_eq!(http_status(refused), 429, "concurrent connections quota");
 }
 
 #[tokio::test]
