@@ -11,11 +11,9 @@ use utoipa::Number;
 use utoipa::openapi::header::{Header, HeaderBuilder};
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, KnownFormat, SchemaFormat};
-use utoipa::openapi::{
-    ContentBuilder, Object, ObjectBuilder, OpenApi, Ref, RefOr, ResponseBuilder, Schema, Type,
-};
+use utoipa::openapi::{Object, ObjectBuilder, OpenApi, RefOr, Schema, Type};
 
-use super::error::PROBLEM_JSON;
+use super::openapi::problem_response;
 use crate::domain::channel::MAX_CALLER_TAGS;
 use crate::domain::chat_access::MAX_ATTRIBUTES_BYTES;
 use crate::domain::rules::{MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS};
@@ -68,22 +66,10 @@ fn document_chat_problems(doc: &mut OpenApi) {
                 operation
                     .responses
                     .responses
-                    .insert(status.to_owned(), problem(description).into());
+                    .insert(status.to_owned(), problem_response(description).into());
             }
         }
     }
-}
-
-fn problem(description: &str) -> utoipa::openapi::Response {
-    ResponseBuilder::new()
-        .description(description)
-        .content(
-            PROBLEM_JSON,
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("Problem")))
-                .build(),
-        )
-        .build()
 }
 
 /// Every operation with a security requirement spends from a budget: it can answer 429, and its
@@ -100,7 +86,7 @@ fn document_rate_limits(doc: &mut OpenApi) {
                 .responses
                 .entry("429".to_owned())
                 .or_insert_with(|| {
-                    problem(
+                    problem_response(
                         "The tenant's (or the key's) request budget is spent; retry after \
                          `Retry-After` seconds",
                     )
