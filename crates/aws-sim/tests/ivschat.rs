@@ -486,6 +486,12 @@ async fn chat_and_ivs_share_paths_but_not_resources() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "ValidationException");
+    let plain_get = reqwest::get(format!("{endpoint}/")).await.unwrap();
+    assert_eq!(
+        plain_get.headers().get("x-amzn-ErrorType").unwrap(),
+        "UnknownOperationException",
+        "a GET / that is no WebSocket upgrade is an AWS call like any other"
+    );
     let counts = chat.running.simulator.call_counts();
     assert_eq!(counts.get("ivschat:CreateRoom"), Some(&1));
     assert_eq!(counts.get("ivs:CreateChannel"), Some(&1));
