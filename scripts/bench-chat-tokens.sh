@@ -105,6 +105,8 @@ run() {
     after="$(calls)"
     read -r _ RATE P50 P99 NON2XX SOCKERR <<<"$(grep '^RESULT' <<<"$out")"
     OTHER="$(grep -c '^OTHER' <<<"$out" || true)"
+    # What the answers that were neither a token nor a 429 were, if any (the first of each status).
+    grep '^OTHER' <<<"$out" | sort -u -k2,2 | cut -c1-300 || true
     CALLS=$((after - before))
     TOKENS="$(python3 -c "print(f'{($RATE * $seconds - $NON2XX) / $seconds:.1f}')")"
     AWS_RATE="$(python3 -c "print(f'{$CALLS / $seconds:.1f}')")"

@@ -115,6 +115,9 @@ async fn the_claim_next_due_lists_and_gauges_read_only_what_they_return() {
     let [by_phase, waiting] = explain::gauges(&pool).await.unwrap();
     assert_reads_at_most("the channels-by-phase gauge", &by_phase, live);
     assert_reads_at_most("the rows-waiting gauge", &waiting, PENDING as f64);
+    // No loaded channel logs chat: releasing a chat logging configuration reads none of them.
+    let chat_log_users = explain::chat_log_users(&pool, "chat-logs").await.unwrap();
+    assert_reads_at_most("the chat-log users count", &chat_log_users, 1.0);
 
     let limit = 21; // a page of 20 and the row that says there is more
     let filters = [

@@ -944,11 +944,15 @@ async fn a_lock_whose_work_panics_or_is_cancelled_is_freed_for_the_next_attempt(
         "the next attempt on the same key must get the lock after a cancellation"
     );
 
-    // The pool the lock leaked from still works, and its connections hold no lock.
-    let held: i64 = sqlx::query_scalar("select count(*) from pg_locks where locktype = 'advisory'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    // The pool the lock leaked from still works, and its connections hold no lock (in this
+    // test's database: other tests running at the same time take advisory locks in theirs).
+    let held: i64 = sqlx::query_scalar(
+        "select count(*) from pg_locks where locktype = 'advisory'
+            and database = (select oid from pg_database where datname = current_database())",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert_eq!(held, 0);
 }
 
@@ -1388,4 +1392,24 @@ async fn a_room_deleted_behind_the_services_back_is_recreated_by_the_drift_sweep
     assert_eq!(w.rooms().len(), 1);
     assert!(w.event_kinds(id).await.contains(&"recreating".to_owned()));
     w.assert_one_room_per_chat_channel().await;
+
+    // A room with the identity tag of no live channel is reported, never deleted.
+    let stray = Uuid::now_v7().to_string();
+    w.raw_ivschat()
+        .await
+        .create_room()
+        .name("idle-room")
+        .tags(IDENTITY, &stray)
+        .send()
+        .await
+        .unwrap();
+    let report = reconciler::drift::sweep(&w.ctx).await.unwrap();
+    assert!(
+        report.findings.iter().any(|f| f.channel_id.is_none()
+            && f.details["identity"] == stray
+            && f.details["chat_room"] == true),
+        "{:?}",
+        report.findings
+    );
+    assert_eq!(w.rooms().len(), 2);
 }

@@ -35,6 +35,10 @@ pub struct MintTarget {
     pub caller_key: bool,
     pub channel_arn: Option<String>,
     pub playback_url: Option<String>,
+    /// The spec declares an enabled chat room.
+    pub chat_enabled: bool,
+    /// The room, once provisioned.
+    pub chat_room_arn: Option<String>,
 }
 
 struct Map<K, V>(moka::sync::Cache<K, Arc<V>>);
@@ -257,6 +261,8 @@ mod tests {
             caller_key: false,
             channel_arn: None,
             playback_url: None,
+            chat_enabled: false,
+            chat_room_arn: None,
         };
         cache.put_channel(cache.epoch(), id, Arc::new(target));
         cache.put_api_key(cache.epoch(), [3; 32], Arc::new(caller()));

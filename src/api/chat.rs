@@ -19,13 +19,13 @@ use uuid::Uuid;
 
 use crate::api::AppState;
 use crate::api::auth::{Caller, MintCaller, Scope};
-use crate::api::channels::visible_channel;
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::extract::{ApiJson, ChannelId};
+use crate::api::tokens::mint_target;
 use crate::aws::{AwsError, AwsErrorKind};
-use crate::db::{self, channels::ChannelRow};
-use crate::domain::EventKind;
+use crate::db;
 use crate::domain::chat_access::{ChatEvent, ChatTokenRequest, Disconnection, MessageDeletion};
+use crate::domain::{EventKind, FieldError, Phase};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -58,32 +58,28 @@ pub struct ModerationDone {
     pub id: Option<String>,
 }
 
-/// The chat room of a channel that has one, or why not (404 for a deleted channel, as for
-/// every other call on it; 409 when chat is off or the room is not provisioned yet).
-fn chat_room(channel: &ChannelRow) -> ApiResult<&str> {
-    if channel.deleted_at.is_some() {
-        return Err(ApiError::not_found_channel());
-    }
+/// The chat room of a channel the caller may see, from the in-process cache when it can be
+/// (one indexed read otherwise), or why not: 404 for a missing, another tenant's or a deleted
+/// channel, as for every other call on it; 409 when chat is off or the room is not provisioned yet.
+async fn chat_room(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<String> {
+    let target = mint_target(state, id)
+        .await?
+        .filter(|t| caller.can_see(&t.tenant) && t.phase != Phase::Deleted)
+        .ok_or_else(ApiError::not_found_channel)?;
     let conflict = |detail: String| ApiError::Conflict {
         detail,
-        channel_id: Some(channel.id),
+        channel_id: Some(id),
     };
-    if !channel
-        .spec
-        .0
-        .chat
-        .as_ref()
-        .is_some_and(|chat| chat.enabled)
-    {
+    if !target.chat_enabled {
         return Err(conflict(
             "the channel has no chat: declare it with `chat: {\"enabled\": true}` (PATCH the channel)".into(),
         ));
     }
-    match (channel.phase.may_mint(), &channel.outputs.0.chat_room_arn) {
-        (true, Some(arn)) => Ok(arn),
+    match (target.phase.may_mint(), &target.chat_room_arn) {
+        (true, Some(arn)) => Ok(arn.clone()),
         _ => Err(conflict(format!(
             "the channel's chat room is not provisioned yet (phase: {}); try again once it is ready",
-            channel.phase.as_str()
+            target.phase.as_str()
         ))),
     }
 }
@@ -129,15 +125,6 @@ fn chat_failure(error: AwsError, channel_id: Uuid, rate: f64) -> ApiError {
     responses(
         (status = 200, description = "A chat token for this member", body = ChatTokenResponse,
          headers(("Cache-Control" = String, description = "`no-store`: the token is a secret"))),
-        (status = 409, description = "The channel has no chat, or its room is not provisioned yet (its phase is named)",
-         body = crate::api::error::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The tenant's token budget is spent, or IVS Chat's CreateChatToken rate is in use beyond the wait budget; retry after `Retry-After` seconds",
-         body = crate::api::error::Problem, content_type = "application/problem+json",
-         headers(("Retry-After" = u64, description = "Seconds until a request is likely to fit"))),
-        (status = 502, description = "IVS Chat refused the request",
-         body = crate::api::error::Problem, content_type = "application/problem+json"),
-        (status = 504, description = "IVS Chat did not answer in time",
-         body = crate::api::error::Problem, content_type = "application/problem+json"),
     )
 )]
 async fn mint_chat_token(
@@ -147,13 +134,12 @@ async fn mint_chat_token(
     ApiJson(request): ApiJson<ChatTokenRequest>,
 ) -> ApiResult<Response> {
     caller.require(Scope::TokensMint)?;
-    let channel = visible_channel(&state, &caller, id).await?;
+    let room = chat_room(&state, &caller, id).await?;
     let grant = request.validate().map_err(ApiError::Validation)?;
-    let room = chat_room(&channel)?;
     let rate = state.aws.chat_token_rate();
     let token = state
         .aws
-        .create_chat_token(room, &grant)
+        .create_chat_token(&room, &grant)
         .await
         .map_err(|e| chat_failure(e, id, rate))?;
     metrics::counter!(crate::metrics::CHAT_TOKENS_MINTED).increment(1);
@@ -170,28 +156,22 @@ async fn mint_chat_token(
     Ok(response)
 }
 
-/// The room a moderator acts on, after the scope, tenant and body checks.
-async fn moderated_room(
+/// One moderation action: the scope, tenant and body checks, the room, the IVS Chat call
+/// (`act`, given the room's ARN, returns IVS Chat's id for the action and the audit details),
+/// then the audit entry with the API key's name.
+async fn moderate(
     state: &AppState,
     caller: &Caller,
     id: Uuid,
-    validation: Result<(), Vec<crate::domain::FieldError>>,
-) -> ApiResult<String> {
-    caller.require(Scope::ChatModerate)?;
-    let channel = visible_channel(state, caller, id).await?;
-    validation.map_err(ApiError::Validation)?;
-    chat_room(&channel).map(str::to_owned)
-}
-
-/// Records a moderation action in the channel's audit trail and answers with it.
-async fn record(
-    state: &AppState,
-    caller: &Caller,
-    id: Uuid,
+    validation: Result<(), Vec<FieldError>>,
     kind: EventKind,
-    details: Value,
-    ivs_id: Option<String>,
+    act: impl AsyncFnOnce(String) -> Result<(Option<String>, Value), AwsError>,
 ) -> ApiResult<Json<ModerationDone>> {
+    caller.require(Scope::ChatModerate)?;
+    let room = chat_room(state, caller, id).await?;
+    validation.map_err(ApiError::Validation)?;
+    let rate = state.aws.chat_moderation_rate();
+    let (ivs_id, details) = act(room).await.map_err(|e| chat_failure(e, id, rate))?;
     db::events::insert(&state.pool, id, &caller.key_name, kind, details).await?;
     Ok(Json(ModerationDone {
         channel_id: id,
@@ -210,18 +190,7 @@ async fn record(
     params(("id" = Uuid, Path, description = "Channel id")),
     request_body = Disconnection,
     security(("bearer" = [])),
-    responses(
-        (status = 200, description = "IVS Chat disconnected the user", body = ModerationDone),
-        (status = 409, description = "The channel has no chat, or its room is not provisioned yet",
-         body = crate::api::error::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The tenant's request budget is spent, or IVS Chat's DisconnectUser rate is in use beyond the wait budget",
-         body = crate::api::error::Problem, content_type = "application/problem+json",
-         headers(("Retry-After" = u64, description = "Seconds until a request is likely to fit"))),
-        (status = 502, description = "IVS Chat refused the request",
-         body = crate::api::error::Problem, content_type = "application/problem+json"),
-        (status = 504, description = "IVS Chat did not answer in time",
-         body = crate::api::error::Problem, content_type = "application/problem+json"),
-    )
+    responses((status = 200, description = "IVS Chat disconnected the user", body = ModerationDone))
 )]
 async fn disconnect_user(
     State(state): State<AppState>,
@@ -229,21 +198,22 @@ async fn disconnect_user(
     ChannelId(id): ChannelId,
     ApiJson(request): ApiJson<Disconnection>,
 ) -> ApiResult<Json<ModerationDone>> {
-    let room = moderated_room(&state, &caller, id, request.validate()).await?;
-    let reason = request.reason.as_deref();
-    state
-        .aws
-        .disconnect_user(&room, &request.user_id, reason)
-        .await
-        .map_err(|e| chat_failure(e, id, state.aws.chat_moderation_rate()))?;
-    let details = json!({ "user_id": request.user_id, "reason": reason });
-    record(
+    let aws = &state.aws;
+    let kind = EventKind::ChatUserDisconnected;
+    moderate(
         &state,
         &caller,
         id,
-        EventKind::ChatUserDisconnected,
-        details,
-        None,
+        request.validate(),
+        kind,
+        async |room| {
+            let reason = request.reason.as_deref();
+            aws.disconnect_user(&room, &request.user_id, reason).await?;
+            Ok((
+                None,
+                json!({ "user_id": request.user_id, "reason": reason }),
+            ))
+        },
     )
     .await
 }
@@ -257,18 +227,7 @@ async fn disconnect_user(
     params(("id" = Uuid, Path, description = "Channel id")),
     request_body = MessageDeletion,
     security(("bearer" = [])),
-    responses(
-        (status = 200, description = "IVS Chat sent the deletion to the room", body = ModerationDone),
-        (status = 409, description = "The channel has no chat, or its room is not provisioned yet",
-         body = crate::api::error::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The tenant's request budget is spent, or IVS Chat's DeleteMessage rate is in use beyond the wait budget",
-         body = crate::api::error::Problem, content_type = "application/problem+json",
-         headers(("Retry-After" = u64, description = "Seconds until a request is likely to fit"))),
-        (status = 502, description = "IVS Chat refused the request",
-         body = crate::api::error::Problem, content_type = "application/problem+json"),
-        (status = 504, description = "IVS Chat did not answer in time",
-         body = crate::api::error::Problem, content_type = "application/problem+json"),
-    )
+    responses((status = 200, description = "IVS Chat sent the deletion to the room", body = ModerationDone))
 )]
 async fn delete_message(
     State(state): State<AppState>,
@@ -276,21 +235,23 @@ async fn delete_message(
     ChannelId(id): ChannelId,
     ApiJson(request): ApiJson<MessageDeletion>,
 ) -> ApiResult<Json<ModerationDone>> {
-    let room = moderated_room(&state, &caller, id, request.validate()).await?;
-    let reason = request.reason.as_deref();
-    let ivs_id = state
-        .aws
-        .delete_chat_message(&room, &request.message_id, reason)
-        .await
-        .map_err(|e| chat_failure(e, id, state.aws.chat_moderation_rate()))?;
-    let details = json!({ "message_id": request.message_id, "reason": reason, "id": ivs_id });
-    record(
+    let aws = &state.aws;
+    let kind = EventKind::ChatMessageDeleted;
+    moderate(
         &state,
         &caller,
         id,
-        EventKind::ChatMessageDeleted,
-        details,
-        ivs_id,
+        request.validate(),
+        kind,
+        async |room| {
+            let reason = request.reason.as_deref();
+            let ivs_id = aws
+                .delete_chat_message(&room, &request.message_id, reason)
+                .await?;
+            let details =
+                json!({ "message_id": request.message_id, "reason": reason, "id": ivs_id });
+            Ok((ivs_id, details))
+        },
     )
     .await
 }
@@ -305,18 +266,7 @@ async fn delete_message(
     params(("id" = Uuid, Path, description = "Channel id")),
     request_body = ChatEvent,
     security(("bearer" = [])),
-    responses(
-        (status = 200, description = "IVS Chat sent the event to the room", body = ModerationDone),
-        (status = 409, description = "The channel has no chat, or its room is not provisioned yet",
-         body = crate::api::error::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The tenant's request budget is spent, or IVS Chat's SendEvent rate is in use beyond the wait budget",
-         body = crate::api::error::Problem, content_type = "application/problem+json",
-         headers(("Retry-After" = u64, description = "Seconds until a request is likely to fit"))),
-        (status = 502, description = "IVS Chat refused the request",
-         body = crate::api::error::Problem, content_type = "application/problem+json"),
-        (status = 504, description = "IVS Chat did not answer in time",
-         body = crate::api::error::Problem, content_type = "application/problem+json"),
-    )
+    responses((status = 200, description = "IVS Chat sent the event to the room", body = ModerationDone))
 )]
 async fn send_event(
     State(state): State<AppState>,
@@ -324,22 +274,20 @@ async fn send_event(
     ChannelId(id): ChannelId,
     ApiJson(request): ApiJson<ChatEvent>,
 ) -> ApiResult<Json<ModerationDone>> {
-    let room = moderated_room(&state, &caller, id, request.validate()).await?;
-    let ivs_id = state
-        .aws
-        .send_event(&room, &request.event_name, &request.attributes)
-        .await
-        .map_err(|e| chat_failure(e, id, state.aws.chat_moderation_rate()))?;
-    let details = json!({
-        "event_name": request.event_name, "attributes": request.attributes, "id": ivs_id
-    });
-    record(
+    let aws = &state.aws;
+    let kind = EventKind::ChatEventSent;
+    moderate(
         &state,
         &caller,
         id,
-        EventKind::ChatEventSent,
-        details,
-        ivs_id,
+        request.validate(),
+        kind,
+        async |room| {
+            let (name, attributes) = (&request.event_name, &request.attributes);
+            let ivs_id = aws.send_event(&room, name, attributes).await?;
+            let details = json!({ "event_name": name, "attributes": attributes, "id": ivs_id });
+            Ok((ivs_id, details))
+        },
     )
     .await
 }

@@ -1,5 +1,6 @@
 //! What the OpenAPI document states beyond what the handlers' annotations can: the 429 and the
-//! rate-limit header fields on every operation a budget counts, and the limits of nested values
+//! rate-limit header fields on every operation a budget counts, the problems every chat
+//! operation shares (one IVS Chat call each), and the limits of nested values
 //! that utoipa's field attributes cannot reach (the tag map's size, keys and values, origins, path
 //! ids, a TTL beyond an i32), taken from the constants validation uses.
 //!
@@ -10,11 +11,9 @@ use utoipa::Number;
 use utoipa::openapi::header::{Header, HeaderBuilder};
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, KnownFormat, SchemaFormat};
-use utoipa::openapi::{
-    ContentBuilder, Object, ObjectBuilder, OpenApi, Ref, RefOr, ResponseBuilder, Schema, Type,
-};
+use utoipa::openapi::{Object, ObjectBuilder, OpenApi, RefOr, Schema, Type};
 
-use super::error::PROBLEM_JSON;
+use super::openapi::problem_response;
 use crate::domain::channel::MAX_CALLER_TAGS;
 use crate::domain::chat_access::MAX_ATTRIBUTES_BYTES;
 use crate::domain::rules::{MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS};
@@ -35,8 +34,42 @@ const STATE_FIELD: &str = "RateLimit";
 
 /// Everything this module adds; after `openapi::add_problem_responses`.
 pub fn apply(doc: &mut OpenApi) {
+    document_chat_problems(doc);
     document_rate_limits(doc);
     state_nested_limits(doc);
+}
+
+/// The answers every chat operation (a token, a moderation action) can give beyond the common
+/// ones: each is one IVS Chat call on a room the channel may not have yet, paced within a wait.
+fn document_chat_problems(doc: &mut OpenApi) {
+    const PROBLEMS: [(&str, &str); 4] = [
+        (
+            "409",
+            "The channel has no chat, or its room is not provisioned yet (its phase is named), \
+             or the room is missing from IVS Chat right now",
+        ),
+        (
+            "429",
+            "The tenant's budget is spent, or IVS Chat's rate for this call is in use beyond the \
+             wait budget (`CHAT_WAIT_BUDGET_MS`); retry after `Retry-After` seconds. Never AWS's \
+             throttling",
+        ),
+        ("502", "IVS Chat refused the request"),
+        ("504", "IVS Chat did not answer in time"),
+    ];
+    for (path, item) in doc.paths.paths.iter_mut() {
+        if !path.starts_with("/v1/channels/{id}/chat") {
+            continue;
+        }
+        for operation in operations(item) {
+            for (status, description) in PROBLEMS {
+                operation
+                    .responses
+                    .responses
+                    .insert(status.to_owned(), problem_response(description).into());
+            }
+        }
+    }
 }
 
 /// Every operation with a security requirement spends from a budget: it can answer 429, and its
@@ -53,20 +86,11 @@ fn document_rate_limits(doc: &mut OpenApi) {
                 .responses
                 .entry("429".to_owned())
                 .or_insert_with(|| {
-                    ResponseBuilder::new()
-                        .description(
-                            "The tenant's (or the key's) request budget is spent; retry after \
-                             `Retry-After` seconds",
-                        )
-                        .content(
-                            PROBLEM_JSON,
-                            ContentBuilder::new()
-                                .schema(Some(Ref::from_schema_name("Problem")))
-                                .build(),
-                        )
-                        .header("Retry-After", retry_after())
-                        .build()
-                        .into()
+                    problem_response(
+                        "The tenant's (or the key's) request budget is spent; retry after \
+                         `Retry-After` seconds",
+                    )
+                    .into()
                 });
             for (status, response) in operation.responses.responses.iter_mut() {
                 let RefOr::T(response) = response else {

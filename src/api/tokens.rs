@@ -51,12 +51,17 @@ impl From<&ChannelRow> for MintTarget {
             caller_key: row.spec.0.playback_public_key_pem.is_some(),
             channel_arn: row.outputs.0.channel_arn.clone(),
             playback_url: row.outputs.0.playback_url.clone(),
+            chat_enabled: row.spec.0.chat.as_ref().is_some_and(|chat| chat.enabled),
+            chat_room_arn: row.outputs.0.chat_room_arn.clone(),
         }
     }
 }
 
 /// The channel from the cache, or one indexed read (then cached).
-async fn mint_target(state: &AppState, id: uuid::Uuid) -> ApiResult<Option<Arc<MintTarget>>> {
+pub(crate) async fn mint_target(
+    state: &AppState,
+    id: uuid::Uuid,
+) -> ApiResult<Option<Arc<MintTarget>>> {
     if let Some(target) = state.cache.channel(&id) {
         return Ok(Some(target));
     }

@@ -1,8 +1,8 @@
 //! EXPLAIN of the statements the service repeats whatever the size of its history (on
-//! `channels`: the claim, the next-due query, the list filters, the metrics gauges; on the
-//! broadcast facts: the session and recording lists, the event's channel lookup), run exactly as
-//! the code runs them: the history tests assert on their plans and the history benchmark times
-//! them.
+//! `channels`: the claim, the next-due query, the list filters, the metrics gauges, the chat-log
+//! users count; on the broadcast facts: the session and recording lists, the event's channel
+//! lookup), run exactly as the code runs them: the history tests assert on their plans and the
+//! history benchmark times them.
 
 use serde_json::Value;
 use sqlx::PgPool;
@@ -10,6 +10,7 @@ use sqlx::PgPool;
 use super::broadcasts::{self, FactFilter};
 use super::channels::{self, ListFilter};
 use super::claims;
+use super::shared_configurations::{self, SharedKind};
 
 /// One statement's plan, from `EXPLAIN (ANALYZE, FORMAT JSON)`.
 #[derive(Debug, Clone)]
@@ -134,6 +135,14 @@ pub async fn broadcast_page(
 /// The lookup of the channel an IVS event names by its ARN.
 pub async fn channel_by_arn(pool: &PgPool, arn: &str) -> sqlx::Result<Plan> {
     broadcasts::explain_channel_by_arn(pool, EXPLAIN, arn)
+        .await
+        .map(Plan::new)
+}
+
+/// Counting the live channels that log chat to `bucket`, before its shared logging
+/// configuration is released.
+pub async fn chat_log_users(pool: &PgPool, bucket: &str) -> sqlx::Result<Plan> {
+    shared_configurations::explain_count_users(pool, EXPLAIN, SharedKind::ChatLogging, &bucket)
         .await
         .map(Plan::new)
 }

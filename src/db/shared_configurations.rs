@@ -199,12 +199,29 @@ pub async fn count_users<S: Serialize>(
     settings: &S,
     except: uuid::Uuid,
 ) -> sqlx::Result<i64> {
-    let sql = format!(
-        "select count(*) from channels where deleted_at is null and id <> $1 and {}",
-        kind.users_condition()
-    );
-    sqlx::query_scalar(&sql)
+    sqlx::query_scalar(&users_sql("", kind))
         .bind(except)
+        .bind(Json(settings))
+        .fetch_one(db)
+        .await
+}
+
+fn users_sql(explain: &str, kind: SharedKind) -> String {
+    format!(
+        "{explain}select count(*) from channels where deleted_at is null and id <> $1 and {}",
+        kind.users_condition()
+    )
+}
+
+/// [`count_users`] under `explain`, for the history test.
+pub(super) async fn explain_count_users<S: Serialize>(
+    db: impl PgExecutor<'_>,
+    explain: &str,
+    kind: SharedKind,
+    settings: &S,
+) -> sqlx::Result<serde_json::Value> {
+    sqlx::query_scalar(&users_sql(explain, kind))
+        .bind(uuid::Uuid::nil())
         .bind(Json(settings))
         .fetch_one(db)
         .await

@@ -2,6 +2,8 @@
 //! channels, IVS Chat rooms): of the resources found with the tag, the first ARN in order is
 //! kept and the others are deleted, each step in the audit trail.
 
+use std::collections::HashMap;
+
 use serde_json::json;
 
 use super::Ctx;
@@ -9,6 +11,23 @@ use super::channel::audit;
 use super::step::StepError;
 use crate::db::claims::Claimed;
 use crate::domain::EventKind;
+use crate::domain::resources::IDENTITY_TAG;
+
+/// The ARNs of those `listed` resources (a ListChannels or ListRooms answer, which carry their
+/// tags) whose identity tag names the row.
+pub fn tagged_for<T>(
+    row: &Claimed,
+    listed: &[T],
+    tags: impl Fn(&T) -> Option<&HashMap<String, String>>,
+    arn: impl Fn(&T) -> Option<&str>,
+) -> Vec<String> {
+    let id = row.id.to_string();
+    listed
+        .iter()
+        .filter(|item| tags(item).and_then(|t| t.get(IDENTITY_TAG)) == Some(&id))
+        .filter_map(|item| arn(item).map(str::to_owned))
+        .collect()
+}
 
 /// Keeps one of `tagged` (`None` when empty), deleting the rest with `delete`. `field` names
 /// the ARN in the audit events (`channel_arn`, `chat_room_arn`); an `adopted` event is written

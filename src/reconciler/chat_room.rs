@@ -18,7 +18,7 @@ use crate::aws::{AwsErrorKind, ChatRoom};
 use crate::db::shared_configurations::SharedKind;
 use crate::db::{self, claims::Claimed};
 use crate::domain::channel::ChatSpec;
-use crate::domain::resources::{IDENTITY_TAG, desired_tags};
+use crate::domain::resources::desired_tags;
 use crate::domain::{ChannelOutputs, EventKind};
 
 /// Makes the row's room match its spec: present and configured when chat is enabled, absent
@@ -110,17 +110,8 @@ async fn find(
 
 /// ARNs of the rooms named like the row's channel that carry its identity tag.
 async fn arns_with_identity(ctx: &Ctx, row: &Claimed) -> Result<Vec<String>, StepError> {
-    let id = row.id.to_string();
     let rooms = ctx.aws.list_rooms(Some(&row.spec.0.name)).await?;
-    Ok(rooms
-        .iter()
-        .filter(|r| {
-            r.tags()
-                .and_then(|t| t.get(IDENTITY_TAG))
-                .is_some_and(|v| *v == id)
-        })
-        .filter_map(|r| r.arn().map(str::to_owned))
-        .collect())
+    Ok(adopt::tagged_for(row, &rooms, |r| r.tags(), |r| r.arn()))
 }
 
 /// Creates the room exactly once per call and saves its ARN at once.

@@ -12,7 +12,7 @@ use crate::aws::ivs::Channel;
 use crate::aws::{AwsError, AwsErrorKind, ivs_name};
 use crate::db::{self, claims::Claimed};
 use crate::domain::channel::ChannelSpec;
-use crate::domain::resources::{IDENTITY_TAG, desired_tags};
+use crate::domain::resources::desired_tags;
 use crate::domain::{ChannelOutputs, EventKind};
 
 /// How long to wait before trying again while IVS refuses to change a live channel.
@@ -61,17 +61,13 @@ async fn find(
 
 /// ARNs of the channels named like the row that carry its identity tag.
 pub async fn arns_with_identity(ctx: &Ctx, row: &Claimed) -> Result<Vec<String>, StepError> {
-    let id = row.id.to_string();
     let summaries = ctx.aws.list_channels(Some(&row.spec.0.name)).await?;
-    Ok(summaries
-        .iter()
-        .filter(|s| {
-            s.tags()
-                .and_then(|t| t.get(IDENTITY_TAG))
-                .is_some_and(|v| *v == id)
-        })
-        .filter_map(|s| s.arn().map(str::to_owned))
-        .collect())
+    Ok(adopt::tagged_for(
+        row,
+        &summaries,
+        |s| s.tags(),
+        |s| s.arn(),
+    ))
 }
 
 /// Creates the channel exactly once per call and saves its ARN at once.

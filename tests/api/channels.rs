@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, channel, full_channel, id_of};
 
-const OUTPUTS: [&str; 7] = [
+const OUTPUTS: [&str; 9] = [
     "channel_arn",
     "channel_id",
     "channel_name",
@@ -14,6 +14,8 @@ const OUTPUTS: [&str; 7] = [
     "playback_url",
     "recording_configuration_arn",
     "playback_key_pair_fingerprint",
+    "chat_room_arn",
+    "chat_room_id",
 ];
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Simulator settings: account, region, quotas, rate limits, recording-configuration and chat
 //! timing, and faults. Derives `clap::Args` so the `aws-sim` binary and the service's `dev`
-//! command can flatten it; every flag is `--sim-*` (no clash when flattened) and has an `AWS_SIM_*` env var.
+//! command can flatten it; every flag is `--sim-*` (no clash when flattened) and has an
+//! `AWS_SIM_*` env var.
 
 use std::time::Duration;
 

@@ -486,6 +486,12 @@ async fn chat_and_ivs_share_paths_but_not_resources() {
         .await
         .unwrap_err();
     assert_eq!(code(&err), "ValidationException");
+    let plain_get = reqwest::get(format!("{endpoint}/")).await.unwrap();
+    assert_eq!(
+        plain_get.headers().get("x-amzn-ErrorType").unwrap(),
+        "UnknownOperationException",
+        "a GET / that is no WebSocket upgrade is an AWS call like any other"
+    );
     let counts = chat.running.simulator.call_counts();
     assert_eq!(counts.get("ivschat:CreateRoom"), Some(&1));
     assert_eq!(counts.get("ivs:CreateChannel"), Some(&1));
@@ -919,6 +925,15 @@ async fn unknown_used_and_expired_tokens_are_refused() {
     let token = expiring.token(&room, "late", &[]).await;
     let late = expiring.connect(&token).await.unwrap_err();
     assert_eq!(http_status(late), 401);
+
+    let mut config = SimConfig::for_tests();
+    config.quotas.chat_connections = 1;
+    let full = Chat::start(config).await;
+    let room = full.room(10).await;
+    let _only = full.member(&room, "first", &[]).await;
+    let token = full.token(&room, "second", &[]).await;
+    let refused = full.connect(&token).await.unwrap_err();
+    assert_eq!(http_status(refused), 429, "concurrent connections quota");
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use axum::extract::ws::Utf8Bytes;
 use governor::RateLimiter;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -80,9 +81,10 @@ fn reason_attributes(key: &str, value: &str, reason: Option<&str>) -> Attributes
 impl ChatData {
     /// Sends `frame` to every connection of the room and records it; returns the frame's `Id`.
     pub fn broadcast(&mut self, room_arn: &str, frame: Value) -> String {
+        let text = Utf8Bytes::from(frame.to_string());
         for connection in self.connections.values() {
             if connection.room_arn == room_arn {
-                let _ = connection.tx.send(Push::Frame(frame.clone()));
+                let _ = connection.tx.send(Push::Frame(text.clone()));
             }
         }
         let id = frame["Id"].as_str().unwrap_or_default().to_owned();
@@ -213,7 +215,8 @@ impl ChatData {
         if !self.message_allowed(&room) {
             return refuse(429, "The room's maximumMessageRatePerSecond is exceeded");
         }
-        // The simulator runs no Lambda: a configured review handler "fails", so its fallback decides.
+        // The simulator runs no Lambda: a configured review handler "fails", so its fallback
+        // decides.
         if room
             .message_review_handler
             .as_ref()

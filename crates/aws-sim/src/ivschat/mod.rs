@@ -1,7 +1,8 @@
 //! Amazon IVS Chat (restJson1, SigV4 service `ivschat`): operation dispatch, the per-operation
 //! rate table, and the helpers every chat handler shares (identifiers, scope checks, field-level
 //! ValidationExceptions). Submodules: rooms, logging configurations, tokens, the moderation
-//! calls, tags, the messaging WebSocket and its `/_sim/chat` hooks. Facts: docs/aws-facts.md §12-§14.
+//! calls, tags, the messaging WebSocket and its `/_sim/chat` hooks.
+//! Facts: docs/aws-facts.md §12-§14.
 
 mod admin;
 mod hub;

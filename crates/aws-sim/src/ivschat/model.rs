@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Instant;
 
+use axum::extract::ws::Utf8Bytes;
 use governor::DefaultDirectRateLimiter;
 use serde::Serialize;
 use serde_json::Value;
@@ -89,8 +90,8 @@ pub struct Grant {
 /// What the server task of one WebSocket connection is told to do.
 #[derive(Debug, Clone)]
 pub enum Push {
-    /// Send this JSON frame (MESSAGE, EVENT or ERROR).
-    Frame(Value),
+    /// Send this JSON frame (MESSAGE or EVENT), serialised once for the whole room.
+    Frame(Utf8Bytes),
     /// Close the connection (DisconnectUser, room deleted), after the frames queued before it.
     Close(String),
 }

@@ -8,10 +8,11 @@
 use std::time::Instant;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
@@ -24,20 +25,22 @@ use crate::ids::alnum;
 use crate::model::State as Account;
 use crate::sim::Simulator;
 
-/// `GET /` upgrades to the messaging WebSocket; every other method on `/` is an AWS call (SSM).
+/// `GET /` upgrades to the messaging WebSocket; everything else on `/` is an AWS call (SSM).
 pub fn routes() -> Router<Simulator> {
     Router::new().route("/", get(connect).fallback(crate::aws_call))
 }
 
+/// A WebSocket upgrade is a chat connection; any other `GET /` is an AWS call like the rest.
 async fn connect(
     State(sim): State<Simulator>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    body: Bytes,
 ) -> Response {
     let Ok(mut upgrade) = upgrade else {
-        return refusal(
-            StatusCode::BAD_REQUEST,
-            "GET / is the IVS Chat messaging WebSocket: send a WebSocket upgrade with the chat token as Sec-WebSocket-Protocol",
-        );
+        return crate::aws_call(State(sim), method, uri, headers, body).await;
     };
     let token = upgrade
         .requested_protocols()
@@ -154,8 +157,8 @@ async fn serve(
                 Some(Ok(_)) => {}
             },
             push = pushes.recv() => match push {
-                Some(Push::Frame(frame)) => {
-                    if send(&mut socket, &frame).await.is_err() {
+                Some(Push::Frame(text)) => {
+                    if socket.send(Message::Text(text)).await.is_err() {
                         break;
                     }
                 }
