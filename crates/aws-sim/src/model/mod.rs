@@ -39,6 +39,8 @@ pub struct Data {
     pub parameters: BTreeMap<String, Parameter>,
     /// Each channel's broadcasts, oldest first, by channel ARN (kept after the channel is deleted).
     pub stream_sessions: BTreeMap<String, Vec<sessions::StreamSession>>,
+    /// Recordings in their reconnect window, by channel ARN.
+    pub pending_recordings: BTreeMap<String, sessions::PendingEnd>,
     /// SQS queues by queue ARN.
     pub queues: BTreeMap<String, sqs::Queue>,
     pub events: events::EventBus,
@@ -66,6 +68,7 @@ impl State {
         for config in self.data.recording_configurations.values_mut() {
             config.settle(now);
         }
+        crate::ivs::broadcast::finish_due(&mut self.data, now);
         crate::events::release_due(&mut self.data, now);
     }
 
