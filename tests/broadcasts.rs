@@ -114,6 +114,7 @@ impl World {
             settings: events::Settings {
                 queue_url: self.queue_url.clone(),
                 pollers: 2,
+                concurrency: 4,
                 wait: Duration::from_secs(1),
                 visibility: Duration::from_secs(30),
                 retention: Duration::from_secs(86_400),
