@@ -6,6 +6,8 @@
 //! once. All through the real SDKs over HTTP, on a real Postgres.
 
 mod common;
+#[path = "broadcasts/sweep.rs"]
+mod sweep;
 
 use std::time::Duration;
 

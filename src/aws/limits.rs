@@ -40,6 +40,11 @@ pub struct RateSettings {
     /// the account's other tools).
     #[arg(long, env = "EVENTBRIDGE_TPS", default_value_t = 10.0)]
     pub eventbridge_tps: f64,
+    /// S3 reads per second, per operation (the broadcast sweep's ListObjectsV2 and GetObject of
+    /// recording metadata; AWS: 5,500 reads per second per prefix, so this only keeps the sweep
+    /// polite).
+    #[arg(long, env = "S3_TPS", default_value_t = 20.0)]
+    pub s3_tps: f64,
 }
 
 impl Default for RateSettings {
@@ -54,6 +59,7 @@ impl Default for RateSettings {
             ssm_read_tps: 40.0,
             sqs_tps: 0.0,
             eventbridge_tps: 10.0,
+            s3_tps: 20.0,
         }
     }
 }
@@ -71,6 +77,7 @@ impl RateSettings {
             ssm_read_tps: 0.0,
             sqs_tps: 0.0,
             eventbridge_tps: 0.0,
+            s3_tps: 0.0,
         }
     }
 }
@@ -87,6 +94,7 @@ pub enum CallClass {
     SsmRead,
     Sqs,
     EventBridge,
+    S3,
 }
 
 /// One limiter per operation: AWS's rates apply to each operation separately, so CreateChannel
@@ -119,6 +127,7 @@ impl RateLimits {
             CallClass::SsmRead => s.ssm_read_tps,
             CallClass::Sqs => s.sqs_tps,
             CallClass::EventBridge => s.eventbridge_tps,
+            CallClass::S3 => s.s3_tps,
         }
     }
 

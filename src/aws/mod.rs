@@ -5,7 +5,7 @@
 //! credentials, `AWS_ENDPOINT_URL*`, retry settings).
 //!
 //! Each AWS service has a module of its own ([`ivs_channels`], [`ivs_resources`], [`ivs_streams`],
-//! [`ssm`], [`sqs`], [`eventbridge`]); a new service adds one more module with its client and its
+//! [`ssm`], [`sqs`], [`eventbridge`], [`s3`]); a new service adds one more module with its client and its
 //! methods.
 
 pub mod errors;
@@ -15,6 +15,7 @@ mod ivs_channels;
 mod ivs_resources;
 mod ivs_streams;
 pub mod limits;
+mod s3;
 mod sqs;
 mod ssm;
 mod timeouts;
@@ -32,6 +33,8 @@ pub use errors::{AwsError, AwsErrorKind, ErrorClass};
 pub use eventbridge::RuleInfo;
 pub use ivs_channels::{BATCH_GET_MAX, CreatedChannel, ivs_name};
 pub use ivs_resources::ImportedKeyPair;
+pub use ivs_streams::StreamSessionInfo;
+pub use s3::S3Object;
 pub use limits::{CallClass, RateLimits, RateSettings};
 pub use sqs::{MAX_MESSAGES, MAX_WAIT_SECS, QueueMessage};
 pub use ssm::PutParameter;
@@ -61,6 +64,7 @@ pub struct Aws {
     ssm: aws_sdk_ssm::Client,
     sqs: aws_sdk_sqs::Client,
     events: aws_sdk_eventbridge::Client,
+    s3: aws_sdk_s3::Client,
     limits: RateLimits,
     sdk: aws_config::SdkConfig,
     timeouts: TimeoutSettings,
@@ -116,12 +120,20 @@ impl Aws {
             .interceptor(interceptor::CallMetrics)
             .timeout_config(timeouts.sdk(operation))
             .build();
+        // Path-style addressing against a local endpoint (the simulator, moto), which serves
+        // every bucket on one host; AWS itself gets its usual virtual-hosted style.
+        let s3 = aws_sdk_s3::config::Builder::from(sdk)
+            .interceptor(interceptor::CallMetrics)
+            .timeout_config(timeouts.sdk(operation))
+            .force_path_style(sdk.endpoint_url().is_some())
+            .build();
         Aws {
             ivs: aws_sdk_ivs::Client::from_conf(ivs.build()),
             ivs_once: aws_sdk_ivs::Client::from_conf(ivs_once.build()),
             ssm: aws_sdk_ssm::Client::from_conf(ssm),
             sqs: aws_sdk_sqs::Client::from_conf(sqs),
             events: aws_sdk_eventbridge::Client::from_conf(events),
+            s3: aws_sdk_s3::Client::from_conf(s3),
             limits,
             sdk: sdk.clone(),
             timeouts,
