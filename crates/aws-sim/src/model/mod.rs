@@ -89,6 +89,11 @@ impl State {
                 detail["channelArn"] = json!(s.channel_arn);
                 detail
             }).collect::<Vec<_>>(),
+            "pendingRecordings": data.pending_recordings.values().map(|p| json!({
+                "channelArn": p.channel_arn,
+                "prefix": p.recording.prefix,
+                "streamIds": p.recording.stream_ids,
+            })).collect::<Vec<_>>(),
             "queues": data.queues.values().map(|q| q.dump(Instant::now())).collect::<Vec<_>>(),
             "events": {
                 "rules": values(&data.events.rules),
