@@ -8,6 +8,18 @@ use ivs_provisioner::events::sweep::{self, SweepCtx};
 
 use super::*;
 
+/// What a recording row says, as the sweep should have completed it.
+#[derive(sqlx::FromRow)]
+struct Recording {
+    status: String,
+    duration_ms: Option<i64>,
+    master_playlist_key: Option<String>,
+    byte_range_playlist_key: Option<String>,
+    renditions: Option<Value>,
+    thumbnails_prefix: Option<String>,
+    bucket: Option<String>,
+}
+
 fn sweeper(w: &World) -> SweepCtx {
     SweepCtx {
         pool: w.pool.clone(),
@@ -64,30 +76,28 @@ async fn with_every_event_dropped_the_sweep_alone_fills_the_session_and_the_reco
         "the starvation from GetStreamSession's events: {}",
         session.2
     );
-    let recording: (
-        String,
-        Option<i64>,
-        Option<String>,
-        Option<String>,
-        Option<Value>,
-        Option<String>,
-        Option<String>,
-    ) = sqlx::query_as(
+    let recording: Recording = sqlx::query_as(
         "select status, duration_ms, master_playlist_key, byte_range_playlist_key, renditions,
-                    thumbnails_prefix, bucket
-               from recordings where channel_id = $1",
+                thumbnails_prefix, bucket
+           from recordings where channel_id = $1",
     )
     .bind(id)
     .fetch_one(&w.pool)
     .await
     .unwrap();
-    let (status, duration, master, byte_range, renditions, thumbnails, bucket) = recording;
-    assert_eq!(status, "ready");
-    assert!(duration.is_some_and(|d| d >= 0));
-    assert!(master.is_some_and(|k| k.ends_with("/media/hls/master.m3u8")));
-    assert!(byte_range.is_some_and(|k| k.ends_with(".m3u8")));
-    assert!(renditions.is_some_and(|r| r.as_array().is_some_and(|a| !a.is_empty())));
-    assert!(thumbnails.is_some());
+    assert_eq!(recording.status, "ready");
+    assert!(recording.duration_ms.is_some_and(|d| d >= 0));
+    let master = recording.master_playlist_key.unwrap_or_default();
+    assert!(master.ends_with("/media/hls/master.m3u8"), "{master}");
+    let byte_range = recording.byte_range_playlist_key.unwrap_or_default();
+    assert!(byte_range.ends_with(".m3u8"), "{byte_range}");
+    let renditions = recording.renditions.unwrap_or_default();
+    assert!(
+        renditions.as_array().is_some_and(|a| !a.is_empty()),
+        "{renditions}"
+    );
+    assert!(recording.thumbnails_prefix.is_some());
+    let bucket = recording.bucket;
     assert_eq!(bucket.as_deref(), Some("acme-recordings"));
     assert_each_audit_once(&w, id).await;
     let actor: String = sqlx::query_scalar(
