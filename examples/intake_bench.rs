@@ -12,7 +12,6 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use chrono::{SecondsFormat, Utc};
 use ivs_provisioner::aws::{Aws, RateSettings};
 use ivs_provisioner::db;
@@ -47,24 +46,19 @@ fn event(n: usize, at: chrono::DateTime<Utc>) -> String {
     .to_string()
 }
 
-async fn send_batch(sqs: &aws_sdk_sqs::Client, queue: &str, bodies: Vec<String>) {
-    let entries = bodies
-        .into_iter()
-        .enumerate()
-        .map(|(i, body)| {
-            SendMessageBatchRequestEntry::builder()
-                .id(i.to_string())
-                .message_body(body)
-                .build()
-                .unwrap()
-        })
-        .collect();
-    sqs.send_message_batch()
-        .queue_url(queue)
-        .set_entries(Some(entries))
-        .send()
-        .await
-        .unwrap();
+/// Sends each body as its own message, 16 at once (the simulator has no SendMessageBatch).
+async fn send_all(sqs: &aws_sdk_sqs::Client, queue: &str, bodies: Vec<String>) {
+    let mut sends = tokio::task::JoinSet::new();
+    for body in bodies {
+        if sends.len() >= 16 {
+            sends.join_next().await.unwrap().unwrap();
+        }
+        let request = sqs.send_message().queue_url(queue).message_body(body);
+        sends.spawn(async move { request.send().await.map(drop).unwrap() });
+    }
+    while let Some(sent) = sends.join_next().await {
+        sent.unwrap();
+    }
 }
 
 async fn stored(pool: &PgPool) -> i64 {
@@ -146,9 +140,7 @@ async fn main() {
 
     // Phase 1: a backlog of `total` events, then the intake drains it.
     let now = Utc::now();
-    for chunk in (0..total).collect::<Vec<_>>().chunks(10) {
-        send_batch(&sqs, &queue, chunk.iter().map(|n| event(*n, now)).collect()).await;
-    }
+    send_all(&sqs, &queue, (0..total).map(|n| event(n, now)).collect()).await;
     let stop = CancellationToken::new();
     let ctx = events::Ctx {
         pool: pool.clone(),
@@ -170,7 +162,8 @@ async fn main() {
     // Phase 2: a steady rate; lag from the event's time to the moment it is seen stored.
     let steady = rate * secs;
     let first = total;
-    let phase2 = Utc::now();
+    // Event times carry milliseconds: look from a second earlier, and keep only phase 2's ids.
+    let phase2 = Utc::now() - chrono::Duration::seconds(1);
     let watcher = {
         let pool = pool.clone();
         tokio::spawn(async move {
@@ -198,7 +191,7 @@ async fn main() {
     let tick = Duration::from_secs_f64(1.0 / rate as f64);
     let mut next = tokio::time::Instant::now();
     for n in first..first + steady {
-        send_batch(&sqs, &queue, vec![event(n, Utc::now())]).await;
+        send_all(&sqs, &queue, vec![event(n, Utc::now())]).await;
         next += tick;
         tokio::time::sleep_until(next).await;
     }
