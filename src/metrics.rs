@@ -37,6 +37,9 @@ pub const IVS_EVENTS_RECEIVED: &str = "ivs_events_received_total";
 pub const IVS_EVENTS_LAG: &str = "ivs_events_lag_seconds";
 /// Receives or deletes that failed (SQS unreachable, throttled, access denied).
 pub const IVS_EVENTS_QUEUE_ERRORS: &str = "ivs_events_queue_errors_total";
+/// Facts the gap-filling sweep recorded (IVS or S3 knew something the facts lacked), by `kind`
+/// (session, recording).
+pub const IVS_SWEEP_FINDINGS: &str = "ivs_sweep_findings_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 

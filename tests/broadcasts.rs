@@ -6,6 +6,8 @@
 //! once. All through the real SDKs over HTTP, on a real Postgres.
 
 mod common;
+#[path = "broadcasts/sweep.rs"]
+mod sweep;
 
 use std::time::Duration;
 
@@ -114,6 +116,7 @@ impl World {
             settings: events::Settings {
                 queue_url: self.queue_url.clone(),
                 pollers: 2,
+                concurrency: 4,
                 wait: Duration::from_secs(1),
                 visibility: Duration::from_secs(30),
                 retention: Duration::from_secs(86_400),

@@ -1,10 +1,12 @@
-//! IVS stream operations: stream keys, live streams, stopping a stream and revoking viewers.
+//! IVS stream operations: stream keys, live streams, stopping a stream, revoking viewers, and
+//! the stream sessions IVS keeps (docs/aws-facts.md §11.2).
 
 use std::time::Duration;
 
 use aws_sdk_ivs::types::{Stream, StreamSummary};
+use chrono::{DateTime, Utc};
 
-use super::{Aws, AwsError, AwsErrorKind, CallClass, Op, all_pages, op};
+use super::{Aws, AwsError, AwsErrorKind, AwsTime, CallClass, Op, all_pages, empty, op};
 
 const LIST_STREAM_KEYS: Op = op("ListStreamKeys", CallClass::IvsStream);
 const GET_STREAM_KEY: Op = op("GetStreamKey", CallClass::IvsStream);
@@ -14,6 +16,23 @@ const STOP_STREAM: Op = op("StopStream", CallClass::IvsStream);
 const GET_STREAM: Op = op("GetStream", CallClass::IvsStream);
 const LIST_STREAMS: Op = op("ListStreams", CallClass::IvsStream);
 const REVOKE_VIEWER: Op = op("StartViewerSessionRevocation", CallClass::IvsRevocation);
+const LIST_STREAM_SESSIONS: Op = op("ListStreamSessions", CallClass::IvsStream);
+const GET_STREAM_SESSION: Op = op("GetStreamSession", CallClass::IvsStream);
+
+/// A stream session as IVS reports it: times, and for GetStreamSession the latest events
+/// (`truncatedEvents`, at most 500) as (name, time, code).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamSessionInfo {
+    pub stream_id: String,
+    pub started_at: Option<DateTime<Utc>>,
+    /// `None` while the session is live.
+    pub ended_at: Option<DateTime<Utc>>,
+    pub events: Vec<(String, DateTime<Utc>, Option<String>)>,
+}
+
+fn utc(time: Option<&AwsTime>) -> Option<DateTime<Utc>> {
+    time.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+}
 
 impl Aws {
     /// ARNs of the channel's stream keys (IVS keeps at most one per channel).
@@ -101,5 +120,60 @@ impl Aws {
             .viewer_id(viewer_id)
             .viewer_session_versions_less_than_or_equal_to(versions_up_to);
         self.call(REVOKE_VIEWER, request.send()).await.map(drop)
+    }
+
+    /// The channel's latest stream sessions, newest first (one page of at most `max`).
+    pub async fn list_stream_sessions(
+        &self,
+        channel_arn: &str,
+        max: i32,
+    ) -> Result<Vec<StreamSessionInfo>, AwsError> {
+        let request = self
+            .ivs
+            .list_stream_sessions()
+            .channel_arn(channel_arn)
+            .max_results(max);
+        let out = self.call(LIST_STREAM_SESSIONS, request.send()).await?;
+        Ok(out
+            .stream_sessions
+            .into_iter()
+            .filter_map(|s| {
+                Some(StreamSessionInfo {
+                    started_at: utc(s.start_time.as_ref()),
+                    ended_at: utc(s.end_time.as_ref()),
+                    stream_id: s.stream_id?,
+                    events: vec![],
+                })
+            })
+            .collect())
+    }
+
+    /// One stream session with its latest events.
+    pub async fn get_stream_session(
+        &self,
+        channel_arn: &str,
+        stream_id: &str,
+    ) -> Result<StreamSessionInfo, AwsError> {
+        let request = self
+            .ivs
+            .get_stream_session()
+            .channel_arn(channel_arn)
+            .stream_id(stream_id);
+        let out = self.call(GET_STREAM_SESSION, request.send()).await?;
+        let session = out
+            .stream_session
+            .ok_or_else(|| empty(GET_STREAM_SESSION))?;
+        let events = session
+            .truncated_events
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|e| Some((e.name?, utc(e.event_time.as_ref())?, e.code)))
+            .collect();
+        Ok(StreamSessionInfo {
+            stream_id: session.stream_id.unwrap_or_else(|| stream_id.to_owned()),
+            started_at: utc(session.start_time.as_ref()),
+            ended_at: utc(session.end_time.as_ref()),
+            events,
+        })
     }
 }

@@ -63,6 +63,11 @@ pub struct RateSettings {
     /// the account's other tools).
     #[arg(long, env = "EVENTBRIDGE_TPS", default_value_t = 10.0)]
     pub eventbridge_tps: f64,
+    /// S3 reads per second, per operation (the broadcast sweep's ListObjectsV2 and GetObject of
+    /// recording metadata; AWS: 5,500 reads per second per prefix, so this only keeps the sweep
+    /// polite).
+    #[arg(long, env = "S3_TPS", default_value_t = 20.0)]
+    pub s3_tps: f64,
 }
 
 impl Default for RateSettings {
@@ -83,6 +88,7 @@ impl Default for RateSettings {
             chat_wait_budget_ms: 2000,
             sqs_tps: 0.0,
             eventbridge_tps: 10.0,
+            s3_tps: 20.0,
         }
     }
 }
@@ -106,6 +112,7 @@ impl RateSettings {
             chat_wait_budget_ms: 2000,
             sqs_tps: 0.0,
             eventbridge_tps: 0.0,
+            s3_tps: 0.0,
         }
     }
 }
@@ -129,6 +136,7 @@ pub enum CallClass {
     ChatModeration,
     Sqs,
     EventBridge,
+    S3,
 }
 
 /// One pacer per operation: AWS's rates apply to each operation separately, so CreateChannel
@@ -164,6 +172,7 @@ impl RateLimits {
             CallClass::ChatModeration => s.ivschat_moderation_tps,
             CallClass::Sqs => s.sqs_tps,
             CallClass::EventBridge => s.eventbridge_tps,
+            CallClass::S3 => s.s3_tps,
         }
     }
 

@@ -5,8 +5,8 @@
 //! credentials, `AWS_ENDPOINT_URL*`, retry settings).
 //!
 //! Each AWS service has a module of its own ([`ivs_channels`], [`ivs_resources`], [`ivs_streams`],
-//! [`ivschat_rooms`], [`ivschat_messaging`], [`ssm`], [`sqs`], [`eventbridge`]); a new service
-//! adds one more module with its client and its methods.
+//! [`ivschat_rooms`], [`ivschat_messaging`], [`ssm`], [`sqs`], [`eventbridge`], [`s3`]); a new
+//! service adds one more module with its client and its methods.
 
 pub mod errors;
 mod eventbridge;
@@ -17,6 +17,7 @@ mod ivs_streams;
 mod ivschat_messaging;
 mod ivschat_rooms;
 pub mod limits;
+mod s3;
 mod sqs;
 mod ssm;
 mod timeouts;
@@ -36,9 +37,11 @@ pub use errors::{AwsError, AwsErrorKind, ErrorClass};
 pub use eventbridge::RuleInfo;
 pub use ivs_channels::{BATCH_GET_MAX, CreatedChannel, ivs_name};
 pub use ivs_resources::ImportedKeyPair;
+pub use ivs_streams::StreamSessionInfo;
 pub use ivschat_messaging::ChatToken;
 pub use ivschat_rooms::ChatRoom;
 pub use limits::{CallClass, RateLimits, RateSettings};
+pub use s3::S3Object;
 pub use sqs::{MAX_MESSAGES, MAX_WAIT_SECS, QueueMessage};
 pub use ssm::PutParameter;
 pub use timeouts::TimeoutSettings;
@@ -72,6 +75,7 @@ pub struct Aws {
     ivschat_once: aws_sdk_ivschat::Client,
     sqs: aws_sdk_sqs::Client,
     events: aws_sdk_eventbridge::Client,
+    s3: aws_sdk_s3::Client,
     limits: RateLimits,
     sdk: aws_config::SdkConfig,
     timeouts: TimeoutSettings,
@@ -134,6 +138,13 @@ impl Aws {
             .interceptor(interceptor::CallMetrics)
             .timeout_config(timeouts.sdk(operation))
             .build();
+        // Path-style addressing against a local endpoint (the simulator, moto), which serves
+        // every bucket on one host; AWS itself gets its usual virtual-hosted style.
+        let s3 = aws_sdk_s3::config::Builder::from(sdk)
+            .interceptor(interceptor::CallMetrics)
+            .timeout_config(timeouts.sdk(operation))
+            .force_path_style(sdk.endpoint_url().is_some())
+            .build();
         Aws {
             ivs: aws_sdk_ivs::Client::from_conf(ivs.build()),
             ivs_once: aws_sdk_ivs::Client::from_conf(ivs_once.build()),
@@ -142,6 +153,7 @@ impl Aws {
             ivschat_once: aws_sdk_ivschat::Client::from_conf(ivschat_once.build()),
             sqs: aws_sdk_sqs::Client::from_conf(sqs),
             events: aws_sdk_eventbridge::Client::from_conf(events),
+            s3: aws_sdk_s3::Client::from_conf(s3),
             limits,
             sdk: sdk.clone(),
             timeouts,

@@ -89,6 +89,7 @@ pub(super) async fn serve(
     };
     let deliveries = start_webhooks(&pool, &args.webhooks, &stop)?;
     let intake = start_events(&pool, &aws, &args.events, &stop);
+    start_sweep(&pool, &aws, &args.sweep, &stop);
     if let Some(on_ready) = on_ready {
         on_ready(addr);
     }
@@ -122,6 +123,21 @@ fn start_events(
         settings,
     };
     Some(tokio::spawn(events::run(ctx, stop.clone())))
+}
+
+/// The gap-filling sweep of sessions and recordings, with or without intake; it ends with `stop`.
+fn start_sweep(
+    pool: &sqlx::PgPool,
+    aws: &Aws,
+    args: &events::sweep::SweepArgs,
+    stop: &CancellationToken,
+) {
+    let ctx = args.ctx(pool.clone(), aws.clone());
+    tokio::spawn(events::sweep::run_periodically(
+        ctx,
+        args.interval(),
+        stop.clone(),
+    ));
 }
 
 async fn events_command(command: EventsCommand) -> anyhow::Result<()> {
@@ -221,6 +237,7 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let workers = tokio::spawn(reconciler::run(ctx, stop.clone()));
     let deliveries = start_webhooks(&pool, &args.webhooks, &stop)?;
     let intake = start_events(&pool, &aws, &args.events, &stop);
+    start_sweep(&pool, &aws, &args.sweep, &stop);
     tokio::spawn(lifecycle::run(
         pool,
         aws,

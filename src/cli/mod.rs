@@ -9,6 +9,7 @@ use crate::api::limits::LimitArgs;
 use crate::db::DatabaseArgs;
 use crate::domain::api_key::Scope;
 use crate::events::EventArgs;
+use crate::events::sweep::SweepArgs;
 use crate::playback_keys::TokenArgs;
 use crate::reconciler::ReconcilerArgs;
 pub use crate::telemetry::{LogArgs, LogFormat};
@@ -116,6 +117,8 @@ pub struct ServeArgs {
     pub webhooks: WebhookArgs,
     #[command(flatten)]
     pub events: EventArgs,
+    #[command(flatten)]
+    pub sweep: SweepArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -145,6 +148,8 @@ pub struct WorkerArgs {
     pub webhooks: WebhookArgs,
     #[command(flatten)]
     pub events: EventArgs,
+    #[command(flatten)]
+    pub sweep: SweepArgs,
 }
 
 #[derive(Debug, Subcommand)]

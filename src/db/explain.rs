@@ -108,6 +108,13 @@ pub async fn next_due(pool: &PgPool) -> sqlx::Result<Plan> {
     claims::explain_next_due(pool, EXPLAIN).await.map(Plan::new)
 }
 
+/// The broadcast sweep's choice of the next channels.
+pub async fn broadcast_sweep(pool: &PgPool, limit: i64) -> sqlx::Result<Plan> {
+    super::broadcast_sweep::explain_next(pool, EXPLAIN, limit)
+        .await
+        .map(Plan::new)
+}
+
 /// `GET /v1/channels` with this filter.
 pub async fn list(pool: &PgPool, filter: &ListFilter<'_>) -> sqlx::Result<Plan> {
     channels::explain_list(pool, EXPLAIN, filter)

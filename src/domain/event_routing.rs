@@ -61,6 +61,13 @@ pub fn policy_allows(policy: Option<&str>, queue_arn: &str, rule_arn: &str) -> b
     ours(&current).is_some() && ours(&current) == ours(&wanted)
 }
 
+/// Whether a rule's stored pattern is [`event_pattern`] (compared as JSON, not as text).
+pub fn is_our_pattern(stored: Option<&str>) -> bool {
+    stored
+        .and_then(|p| serde_json::from_str::<Value>(p).ok())
+        .is_some_and(|p| p == event_pattern())
+}
+
 /// Most characters of a rejected message kept for people to look at.
 pub const MAX_KEPT_CHARS: usize = 8192;
 
@@ -166,11 +173,4 @@ mod tests {
         let public = "-----BEGIN PUBLIC KEY-----\nMHYw\n-----END PUBLIC KEY-----";
         assert_eq!(redact_secrets(public), public);
     }
-}
-
-/// Whether a rule's stored pattern is [`event_pattern`] (compared as JSON, not as text).
-pub fn is_our_pattern(stored: Option<&str>) -> bool {
-    stored
-        .and_then(|p| serde_json::from_str::<Value>(p).ok())
-        .is_some_and(|p| p == event_pattern())
 }

@@ -8,11 +8,14 @@
 
 mod settings;
 mod setup;
+pub mod sweep;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use sqlx::PgPool;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::aws::{Aws, MAX_MESSAGES, QueueMessage};
@@ -64,15 +67,16 @@ pub async fn run(ctx: Ctx, stop: CancellationToken) {
         "IVS event intake started"
     );
     let mut tasks = tokio::task::JoinSet::new();
+    let slots = Arc::new(Semaphore::new(ctx.settings.concurrency.max(1)));
     for _ in 0..ctx.settings.pollers {
-        tasks.spawn(poll(ctx.clone(), stop.clone()));
+        tasks.spawn(poll(ctx.clone(), slots.clone(), stop.clone()));
     }
     tasks.spawn(prune(ctx.clone(), stop.clone()));
     while tasks.join_next().await.is_some() {}
 }
 
 /// One poller: receive, apply each message, delete the finished ones, again.
-async fn poll(ctx: Ctx, stop: CancellationToken) {
+async fn poll(ctx: Ctx, slots: Arc<Semaphore>, stop: CancellationToken) {
     let mut failures = 0u32;
     while !stop.is_cancelled() {
         let received = tokio::select! {
@@ -100,14 +104,40 @@ async fn poll(ctx: Ctx, stop: CancellationToken) {
                 }
             }
         };
-        let mut finished = Vec::with_capacity(messages.len());
-        for message in &messages {
-            if settle(&ctx.pool, message).await {
-                finished.push((message.message_id.as_str(), message.receipt_handle.as_str()));
-            }
-        }
+        let settled = settle_all(&ctx.pool, &slots, messages).await;
+        let finished: Vec<(&str, &str)> = settled
+            .iter()
+            .map(|m| (m.message_id.as_str(), m.receipt_handle.as_str()))
+            .collect();
         delete(&ctx, &finished).await;
     }
+}
+
+/// Applies a batch's messages side by side, at most `slots` at once across the pollers, each in
+/// its own transaction (events of one stream serialize on its session's row; the merge makes
+/// their order irrelevant), and returns those that may be deleted. Tasks, not futures, so a
+/// shutdown lets each finish its transaction.
+async fn settle_all(
+    pool: &PgPool,
+    slots: &Arc<Semaphore>,
+    messages: Vec<QueueMessage>,
+) -> Vec<QueueMessage> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for message in messages {
+        let pool = pool.clone();
+        let slots = slots.clone();
+        tasks.spawn(async move {
+            let _slot = slots.acquire_owned().await.ok()?;
+            settle(&pool, &message).await.then_some(message)
+        });
+    }
+    let mut finished = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        if let Ok(Some(message)) = done {
+            finished.push(message);
+        }
+    }
+    finished
 }
 
 /// Applies one message and says whether it may be deleted: not when the database failed (the

@@ -13,6 +13,10 @@ pub struct EventArgs {
     /// Long pollers per process, each receiving up to 10 messages a call.
     #[arg(long, env = "IVS_EVENTS_POLLERS", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub ivs_events_pollers: u32,
+    /// Messages applied at once per process (each a transaction on a pooled connection), across
+    /// the pollers.
+    #[arg(long, env = "IVS_EVENTS_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub ivs_events_concurrency: u32,
     /// Seconds a receive waits for a first message (SQS allows 1-20).
     #[arg(long, env = "IVS_EVENTS_WAIT_SECS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=20))]
     pub ivs_events_wait_secs: u64,
@@ -32,6 +36,7 @@ pub struct EventArgs {
 pub struct Settings {
     pub queue_url: String,
     pub pollers: usize,
+    pub concurrency: usize,
     pub wait: Duration,
     pub visibility: Duration,
     pub retention: Duration,
@@ -47,6 +52,7 @@ impl EventArgs {
         Some(Settings {
             queue_url,
             pollers: self.ivs_events_pollers as usize,
+            concurrency: self.ivs_events_concurrency as usize,
             wait: Duration::from_secs(self.ivs_events_wait_secs),
             visibility: Duration::from_secs(self.ivs_events_visibility_secs),
             retention: Duration::from_secs(u64::from(self.ivs_events_retention_days) * 86_400),

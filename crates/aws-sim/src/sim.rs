@@ -287,7 +287,11 @@ impl Simulator {
     /// Restarting a live channel updates health/viewers (a starvation event when that changes)
     /// and keeps its stream id.
     pub fn start_broadcast(&self, spec: BroadcastSpec) -> Result<Broadcast, ApiError> {
-        let result = ivs::broadcast::start(&mut lock(&self.inner.state), spec);
+        let result = {
+            let mut state = lock(&self.inner.state);
+            state.settle(Instant::now());
+            ivs::broadcast::start(&mut state, spec)
+        };
         self.inner.wake.notify_waiters();
         result
     }
@@ -295,7 +299,11 @@ impl Simulator {
     /// Ends a fake broadcast (session end, events, the recording's objects in S3); returns whether
     /// the channel was live.
     pub fn stop_broadcast(&self, channel_arn: &str) -> bool {
-        let stopped = ivs::broadcast::stop(&mut lock(&self.inner.state), channel_arn);
+        let stopped = {
+            let mut state = lock(&self.inner.state);
+            state.settle(Instant::now());
+            ivs::broadcast::stop(&mut state, channel_arn)
+        };
         self.inner.wake.notify_waiters();
         stopped
     }

@@ -1085,6 +1085,100 @@ async fn a_failed_recording_is_reported_and_written_as_failed() {
     assert_eq!(start["detail"]["recording_s3_key_prefix"], "");
 }
 
+#[tokio::test]
+async fn a_broadcast_restarted_within_the_reconnect_window_continues_the_recording() {
+    let sim = Sim::for_tests().await;
+    let (sqs, s3) = (sqs_client(&sim.endpoint()), s3_client(&sim.endpoint()));
+    let url = ivs_queue(&sim.endpoint(), "merged").await;
+    let config = aws_sdk_ivs::types::DestinationConfiguration::builder()
+        .s3(aws_sdk_ivs::types::S3DestinationConfiguration::builder()
+            .bucket_name("merged-bucket")
+            .build()
+            .unwrap())
+        .build();
+    let recording = sim
+        .ivs
+        .create_recording_configuration()
+        .destination_configuration(config)
+        .recording_reconnect_window_seconds(2)
+        .send()
+        .await
+        .unwrap();
+    let arn = sim
+        .ivs
+        .create_channel()
+        .name("merged")
+        .recording_configuration_arn(recording.recording_configuration.unwrap().arn)
+        .send()
+        .await
+        .unwrap()
+        .channel
+        .unwrap()
+        .arn
+        .unwrap();
+    let first = sim
+        .sim()
+        .start_broadcast(BroadcastSpec::new(&arn))
+        .unwrap()
+        .stream_id;
+    sim.sim().stop_broadcast(&arn);
+    let second = sim
+        .sim()
+        .start_broadcast(BroadcastSpec::new(&arn))
+        .unwrap()
+        .stream_id;
+    sim.sim().stop_broadcast(&arn);
+    let mut got = drain(&sqs, &url).await;
+    assert!(
+        !names(&got).contains(&"Recording End".to_owned()),
+        "the window is still open: {:?}",
+        names(&got)
+    );
+    // Recording End comes once the window has passed.
+    let late = sqs
+        .receive_message()
+        .queue_url(&url)
+        .wait_time_seconds(10)
+        .send()
+        .await
+        .unwrap();
+    got.extend(
+        late.messages()
+            .iter()
+            .map(|m| serde_json::from_str::<Value>(m.body().unwrap()).unwrap()),
+    );
+    let statuses: Vec<&str> = got
+        .iter()
+        .filter_map(|e| e["detail"]["recording_status"].as_str())
+        .collect();
+    assert_eq!(statuses, ["Recording Start", "Recording End"]);
+    let end = &got.last().unwrap()["detail"];
+    assert_eq!(end["recording_session_stream_ids"], json!([first, second]));
+    assert_eq!(end["stream_id"], json!(second));
+    let prefix = end["recording_s3_key_prefix"].as_str().unwrap();
+    let ended = s3
+        .get_object()
+        .bucket("merged-bucket")
+        .key(format!("{prefix}/events/recording-ended.json"))
+        .send()
+        .await
+        .unwrap();
+    let ended: Value =
+        serde_json::from_slice(&ended.body.collect().await.unwrap().into_bytes()).unwrap();
+    assert_eq!(
+        ended["media"]["hls"]["duration_ms"],
+        end["recording_duration_ms"]
+    );
+    let sessions = sim
+        .ivs
+        .list_stream_sessions()
+        .channel_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sessions.stream_sessions().len(), 2);
+}
+
 // ---------------------------------------------------------------- chaos on the event path
 
 #[tokio::test]

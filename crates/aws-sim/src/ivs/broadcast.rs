@@ -1,7 +1,11 @@
 //! The broadcast lifecycle behind the admin hooks and StopStream: a broadcast starting, changing
 //! health and stopping updates the live stream and the channel's stream sessions, records to S3
 //! when the channel has a recording configuration, and emits IVS's EventBridge events
-//! (docs/aws-facts.md §11) through the event bus.
+//! (docs/aws-facts.md §11) through the event bus. With `recordingReconnectWindowSeconds`, a
+//! recording ends only when the window has passed, and a broadcast restarted within it continues
+//! the same recording (one prefix, several stream ids).
+
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -9,8 +13,8 @@ use serde_json::{Value, json};
 use super::record_to_s3::{self, Target};
 use crate::events;
 use crate::ids::{Scope, alnum, arn_id, stream_id};
-use crate::model::sessions::{Recording, StreamEvent, StreamSession};
-use crate::model::{Broadcast, Channel, State};
+use crate::model::sessions::{PendingEnd, Recording, StreamEvent, StreamSession};
+use crate::model::{Broadcast, Channel, Data, State};
 use crate::sim::BroadcastSpec;
 use crate::validate;
 use crate::wire::ApiError;
@@ -33,10 +37,14 @@ struct Emitter {
 
 impl Emitter {
     fn new(channel: &Channel, stream_id: &str, now: DateTime<Utc>) -> Self {
+        Self::named(&channel.arn, &channel.name, stream_id, now)
+    }
+
+    fn named(channel_arn: &str, channel_name: &str, stream_id: &str, now: DateTime<Utc>) -> Self {
         Self {
-            scope: scope_of(&channel.arn),
-            channel_arn: channel.arn.clone(),
-            channel_name: channel.name.clone(),
+            scope: scope_of(channel_arn),
+            channel_arn: channel_arn.to_owned(),
+            channel_name: channel_name.to_owned(),
             stream_id: stream_id.to_owned(),
             now,
             events: Vec::new(),
@@ -84,7 +92,7 @@ impl Emitter {
             "recording_session_id": recording.session_id,
         });
         if ended {
-            detail["recording_session_stream_ids"] = json!([self.stream_id]);
+            detail["recording_session_stream_ids"] = json!(recording.stream_ids);
         }
         self.emit(RECORDING_CHANGE, status, detail, reason);
     }
@@ -135,7 +143,11 @@ pub fn start(state: &mut State, spec: BroadcastSpec) -> Result<Broadcast, ApiErr
         emitter.emit(HEALTH_CHANGE, "Starvation Start", json!({}), None);
     }
     let config = recording_configuration(state, &channel);
-    let recording = start_recording(state, &channel, config.as_ref(), &spec, &mut emitter);
+    let recording =
+        match continue_recording(&mut state.data, &channel.arn, &broadcast.stream_id, now) {
+            Some(recording) => Some(recording),
+            None => start_recording(state, &channel, config.as_ref(), &spec, &mut emitter),
+        };
     limit_breach(state, &mut emitter);
     let session = StreamSession {
         stream_id: broadcast.stream_id.clone(),
@@ -228,6 +240,9 @@ fn start_recording(
         bucket,
         started_at: emitter.now,
         fail_at_end: spec.recording_failure.as_deref() == Some("end"),
+        stream_ids: vec![emitter.stream_id.clone()],
+        recorded_ms: 0,
+        stream_started_at: emitter.now,
     };
     let refused = config["state"] != "ACTIVE"
         || state.config.foreign_buckets.contains(&recording.bucket)
@@ -288,8 +303,28 @@ fn ingest_configuration() -> Value {
     })
 }
 
-/// Ends a live broadcast: Stream End, Session Ended, and the recording's end (media,
-/// metadata, Recording End or Recording End Failure). False if the channel was not live.
+/// A broadcast restarting within its recording's reconnect window continues that recording
+/// (same prefix, no new Recording Start).
+fn continue_recording(
+    data: &mut Data,
+    channel_arn: &str,
+    stream_id: &str,
+    now: DateTime<Utc>,
+) -> Option<Recording> {
+    let pending = data.pending_recordings.remove(channel_arn)?;
+    if pending.due <= Instant::now() {
+        finish(data, pending);
+        return None;
+    }
+    let mut recording = pending.recording;
+    recording.stream_ids.push(stream_id.to_owned());
+    recording.stream_started_at = now;
+    Some(recording)
+}
+
+/// Ends a live broadcast: Stream End, Session Ended, and the recording's end (media, metadata,
+/// Recording End or Recording End Failure), at once or after the configuration's reconnect
+/// window. False if the channel was not live.
 pub fn stop(state: &mut State, channel_arn: &str) -> bool {
     let Some(broadcast) = state.data.broadcasts.remove(channel_arn) else {
         return false;
@@ -302,34 +337,94 @@ pub fn stop(state: &mut State, channel_arn: &str) -> bool {
     emitter.emit(STATE_CHANGE, "Stream End", json!({}), None);
     emitter.emit(STATE_CHANGE, "Session Ended", json!({}), None);
     let data = &mut state.data;
+    let mut pending = None;
     if let Some(session) = data
         .stream_sessions
         .get_mut(channel_arn)
         .and_then(|s| s.last_mut())
     {
         session.end_time = Some(now);
+        session.events.append(&mut emitter.history);
         if let (Some(recording), Some(config)) =
-            (&session.recording, &session.recording_configuration)
+            (&mut session.recording, &session.recording_configuration)
         {
-            let duration_ms = (now - recording.started_at).num_milliseconds();
-            let failure = recording.fail_at_end.then_some("InternalServerException");
-            Target {
-                buckets: &mut data.buckets,
-                region: &emitter.scope.region,
-                channel_arn,
-                recording,
-                config,
-            }
-            .ended(&now, duration_ms, failure);
-            let status = if failure.is_some() {
-                "Recording End Failure"
-            } else {
-                "Recording End"
-            };
-            emitter.recording(status, recording, failure, duration_ms, true);
+            recording.recorded_ms += (now - recording.stream_started_at).num_milliseconds();
+            let window = config["recordingReconnectWindowSeconds"]
+                .as_u64()
+                .unwrap_or(0);
+            pending = Some(PendingEnd {
+                recording: recording.clone(),
+                config: config.clone(),
+                channel_arn: channel_arn.to_owned(),
+                channel_name: channel.name.clone(),
+                stream_id: broadcast.stream_id.clone(),
+                ended_at: now,
+                due: Instant::now() + Duration::from_secs(window),
+            });
         }
+    }
+    events::publish(data, emitter.events);
+    match pending {
+        Some(pending) if pending.due > Instant::now() && !pending.recording.fail_at_end => {
+            data.pending_recordings
+                .insert(channel_arn.to_owned(), pending);
+        }
+        Some(pending) => finish(data, pending),
+        None => {}
+    }
+    true
+}
+
+/// Ends the recordings whose reconnect window has passed by `now`.
+pub fn finish_due(data: &mut Data, now: Instant) {
+    let due: Vec<String> = data
+        .pending_recordings
+        .iter()
+        .filter(|(_, p)| p.due <= now)
+        .map(|(arn, _)| arn.clone())
+        .collect();
+    for arn in due {
+        if let Some(pending) = data.pending_recordings.remove(&arn) {
+            finish(data, pending);
+        }
+    }
+}
+
+/// Writes the recording's media and end metadata and emits Recording End (or Recording End
+/// Failure), recorded on the session of its last stream.
+fn finish(data: &mut Data, pending: PendingEnd) {
+    let recording = &pending.recording;
+    let mut emitter = Emitter::named(
+        &pending.channel_arn,
+        &pending.channel_name,
+        &pending.stream_id,
+        Utc::now(),
+    );
+    let failure = recording.fail_at_end.then_some("InternalServerException");
+    Target {
+        buckets: &mut data.buckets,
+        region: &emitter.scope.region,
+        channel_arn: &pending.channel_arn,
+        recording,
+        config: &pending.config,
+    }
+    .ended(&pending.ended_at, recording.recorded_ms, failure);
+    let status = if failure.is_some() {
+        "Recording End Failure"
+    } else {
+        "Recording End"
+    };
+    emitter.recording(status, recording, failure, recording.recorded_ms, true);
+    let session = data
+        .stream_sessions
+        .get_mut(&pending.channel_arn)
+        .and_then(|all| {
+            all.iter_mut()
+                .rev()
+                .find(|s| s.stream_id == pending.stream_id)
+        });
+    if let Some(session) = session {
         session.events.append(&mut emitter.history);
     }
     events::publish(data, emitter.events);
-    true
 }

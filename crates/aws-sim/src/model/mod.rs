@@ -41,6 +41,8 @@ pub struct Data {
     pub chat: crate::ivschat::ChatData,
     /// Each channel's broadcasts, oldest first, by channel ARN (kept after the channel is deleted).
     pub stream_sessions: BTreeMap<String, Vec<sessions::StreamSession>>,
+    /// Recordings in their reconnect window, by channel ARN.
+    pub pending_recordings: BTreeMap<String, sessions::PendingEnd>,
     /// SQS queues by queue ARN.
     pub queues: BTreeMap<String, sqs::Queue>,
     pub events: events::EventBus,
@@ -68,6 +70,7 @@ impl State {
         for config in self.data.recording_configurations.values_mut() {
             config.settle(now);
         }
+        crate::ivs::broadcast::finish_due(&mut self.data, now);
         crate::events::release_due(&mut self.data, now);
     }
 
@@ -89,6 +92,11 @@ impl State {
                 detail["channelArn"] = json!(s.channel_arn);
                 detail
             }).collect::<Vec<_>>(),
+            "pendingRecordings": data.pending_recordings.values().map(|p| json!({
+                "channelArn": p.channel_arn,
+                "prefix": p.recording.prefix,
+                "streamIds": p.recording.stream_ids,
+            })).collect::<Vec<_>>(),
             "queues": data.queues.values().map(|q| q.dump(Instant::now())).collect::<Vec<_>>(),
             "events": {
                 "rules": values(&data.events.rules),

@@ -1,5 +1,8 @@
 //! IVS stream sessions: one per broadcast of a channel, with the channel and configurations as
-//! they were when it started, its events (newest last) and the recording it produced.
+//! they were when it started, its events (newest last) and the recording it produced; and the
+//! recordings waiting out their reconnect window before they end.
+
+use std::time::Instant;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
@@ -35,6 +38,26 @@ pub struct Recording {
     pub started_at: DateTime<Utc>,
     /// The admin hook asked for `Recording End Failure`.
     pub fail_at_end: bool,
+    /// The broadcasts merged into this recording (more than one when a broadcast restarted
+    /// within `recordingReconnectWindowSeconds`).
+    pub stream_ids: Vec<String>,
+    /// Milliseconds recorded by the streams that already stopped.
+    pub recorded_ms: i64,
+    /// When the current stream started.
+    pub stream_started_at: DateTime<Utc>,
+}
+
+/// A recording whose broadcast stopped: it ends (Recording End, recording-ended.json) when its
+/// reconnect window runs out, unless the channel goes live again first and continues it.
+#[derive(Debug, Clone)]
+pub struct PendingEnd {
+    pub recording: Recording,
+    pub config: Value,
+    pub channel_arn: String,
+    pub channel_name: String,
+    pub stream_id: String,
+    pub ended_at: DateTime<Utc>,
+    pub due: Instant,
 }
 
 pub fn iso_millis(time: &DateTime<Utc>) -> String {
