@@ -212,10 +212,13 @@ pub struct ListRecordingsQuery {
     #[param(max_length = 64, pattern = "^[a-zA-Z0-9_-]{1,64}$")]
     tenant: Option<String>,
     /// Only this channel's, also after its row is gone.
+    #[param(max_length = 36)]
     channel_id: Option<Uuid>,
     /// Only recordings in this status.
     status: Option<RecordingStatus>,
-    /// Only recordings that started (or, start unknown, ended) at or after this time (RFC 3339).
+    /// Only recordings that started (or, start unknown, ended) at or after this time (RFC 3339;
+    /// none is longer than 64 characters).
+    #[param(max_length = 64)]
     since: Option<DateTime<Utc>>,
     /// Page size, 1-100, default 20.
     #[param(minimum = 1, maximum = 100)]
