@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
+from console import seed, sign_in
 from harness import CHROMIUM, CHROMIUM_ARGS, Console, DevService
 
 
@@ -41,6 +42,19 @@ def page(context):
     page = context.new_page()
     page.console = Console(page)
     yield page
+
+
+@pytest.fixture(scope="session")
+def seeded(service):
+    """Channels in two tenants (ready, failed) and a failing webhook endpoint, made once."""
+    return seed(service)
+
+
+@pytest.fixture
+def admin(page, service, seeded):
+    """A page signed in with dev mode's admin key."""
+    sign_in(page, service.base, service.key)
+    return page
 
 
 def pytest_runtest_makereport(item, call):
