@@ -6,11 +6,13 @@
 //! (`reconciler`, `playback_keys`) and the edges (`api`, `cli`). Engines never import each other
 //! or an edge; `cli` wires the process together.
 
+pub mod actions;
 pub mod api;
 pub mod aws;
 pub mod cli;
 pub mod db;
 pub mod domain;
+pub mod live;
 pub mod metrics;
 pub mod playback_keys;
 pub mod reconciler;

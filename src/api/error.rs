@@ -99,6 +99,12 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+impl From<crate::domain::api_key::MissingScope> for ApiError {
+    fn from(missing: crate::domain::api_key::MissingScope) -> Self {
+        ApiError::Forbidden(missing.to_string())
+    }
+}
+
 pub type ApiResult<T, E = ApiError> = std::result::Result<T, E>;
 
 /// Which channel limit a create ran into; each has its own problem `type`.

@@ -15,7 +15,6 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod limits;
-pub mod live;
 mod metrics;
 pub mod open_files;
 pub mod openapi;
@@ -30,6 +29,9 @@ pub mod tenants;
 pub mod tokens;
 pub mod viewers;
 pub mod webhooks;
+
+/// Live stream status is shared with the console; it lives in its own module.
+pub use crate::live;
 
 use axum::Router;
 use utoipa::OpenApi;

@@ -292,19 +292,10 @@ fn not_found() -> ApiError {
     ApiError::NotFound("no such webhook endpoint or delivery".into())
 }
 
-/// A tenant-bound caller sees its tenant's endpoints only (not the all-tenant ones).
-fn can_see(caller: &Caller, tenant: Option<&str>) -> bool {
-    match (caller.tenant.as_deref(), tenant) {
-        (None, _) => true,
-        (Some(own), Some(tenant)) => own == tenant,
-        (Some(_), None) => false,
-    }
-}
-
 async fn visible_endpoint(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<EndpointRow> {
     db::webhooks::find_endpoint(&state.pool, id)
         .await?
-        .filter(|row| can_see(caller, row.tenant.as_deref()))
+        .filter(|row| caller.can_see_endpoint(row.tenant.as_deref()))
         .ok_or_else(not_found)
 }
 

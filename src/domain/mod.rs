@@ -9,6 +9,7 @@ pub mod field_error;
 pub mod keys;
 pub mod limits;
 pub mod outputs;
+pub mod page;
 pub mod phase;
 pub mod resources;
 pub mod rules;

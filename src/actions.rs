@@ -1,0 +1,147 @@
+//! The changes an operator asks of a channel, shared by both edges (the API and the console):
+//! retry now, delete, replace the stream key, read the stream key. Each checks the caller's scope and tenant, then
+//! writes the change and its audit event in one transaction; the reconciler does the AWS work.
+
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::aws::{Aws, AwsError};
+use crate::db::{self, channels::ChannelRow};
+use crate::domain::api_key::{Caller, MissingScope, Scope};
+use crate::domain::{EventKind, Phase};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error(transparent)]
+    Forbidden(#[from] MissingScope),
+    /// No such channel, or one of another tenant (its existence does not leak).
+    #[error("no such channel")]
+    NotFound,
+    /// The channel's state does not allow the action; the text says why.
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+/// A channel the caller may see.
+pub async fn visible_channel(
+    pool: &PgPool,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<ChannelRow, ActionError> {
+    db::channels::find(pool, id)
+        .await?
+        .filter(|row| caller.can_see(&row.tenant))
+        .ok_or(ActionError::NotFound)
+}
+
+/// An operator's retry (admin): a `failed` channel is tried again at once with a fresh attempt
+/// count; any other channel needing work is made due now.
+pub async fn retry(pool: &PgPool, caller: &Caller, id: Uuid) -> Result<ChannelRow, ActionError> {
+    caller.require(Scope::Admin)?;
+    visible_channel(pool, caller, id).await?;
+    let mut tx = pool.begin().await?;
+    let row = db::channels::retry_now(&mut *tx, id).await?;
+    let kind = EventKind::RetryRequested;
+    db::events::insert(&mut *tx, id, &caller.key_name, kind, json!({})).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Marks a channel `deleting` (`force`: stop a live broadcast first). Deleting again is
+/// harmless and may add `force`.
+pub async fn delete(
+    pool: &PgPool,
+    caller: &Caller,
+    id: Uuid,
+    force: bool,
+) -> Result<ChannelRow, ActionError> {
+    caller.require(Scope::ChannelsWrite)?;
+    let mut tx = pool.begin().await?;
+    let current = db::channels::find_for_update(&mut *tx, id)
+        .await?
+        .filter(|row| caller.can_see(&row.tenant))
+        .ok_or(ActionError::NotFound)?;
+    let row = match current.phase {
+        Phase::Deleted => current,
+        Phase::Deleting if !force => current,
+        _ => {
+            let row = db::channels::mark_deleting(&mut *tx, id, force).await?;
+            let details = json!({ "force": force });
+            let kind = EventKind::DeleteRequested;
+            db::events::insert(&mut *tx, id, &caller.key_name, kind, details).await?;
+            row
+        }
+    };
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// Records a stream-key rotation request; the reconciler replaces the key in IVS and SSM.
+pub async fn rotate_stream_key(
+    pool: &PgPool,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<ChannelRow, ActionError> {
+    caller.require(Scope::ChannelsWrite)?;
+    let mut tx = pool.begin().await?;
+    let current = db::channels::find_for_update(&mut *tx, id)
+        .await?
+        .filter(|row| caller.can_see(&row.tenant))
+        .ok_or(ActionError::NotFound)?;
+    let phase = current.phase;
+    if current.outputs.0.channel_arn.is_none() || phase.is_going() {
+        return Err(ActionError::Conflict(format!(
+            "the channel has no stream key to replace (phase: {})",
+            phase.as_str()
+        )));
+    }
+    let row = db::channels::request_stream_key_rotation(&mut *tx, id).await?;
+    let kind = EventKind::StreamKeyRotationRequested;
+    db::events::insert(&mut *tx, id, &caller.key_name, kind, json!({})).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// A channel's stream key and ingest endpoint, read from IVS at the moment of asking (never
+/// stored, never logged).
+pub struct StreamKey {
+    pub stream_key: String,
+    pub ingest_endpoint: String,
+}
+
+/// Reads a channel's stream key from IVS (scope `stream-keys:read`).
+pub async fn read_stream_key(
+    pool: &PgPool,
+    aws: &Aws,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<StreamKey, ActionError> {
+    caller.require(Scope::StreamKeysRead)?;
+    let channel = visible_channel(pool, caller, id).await?;
+    let phase = channel.phase;
+    let outputs = channel.outputs.0;
+    let (Some(arn), Some(ingest_endpoint), false) = (
+        outputs.channel_arn,
+        outputs.ingest_endpoint,
+        phase.is_going(),
+    ) else {
+        return Err(ActionError::Conflict(format!(
+            "the channel has no stream key (phase: {}); it gets one when it is provisioned",
+            phase.as_str()
+        )));
+    };
+    let Some((_, stream_key)) = aws.find_stream_key(&arn).await? else {
+        return Err(ActionError::Conflict(
+            "the stream key is being replaced; try again in a few seconds".into(),
+        ));
+    };
+    Ok(StreamKey {
+        stream_key,
+        ingest_endpoint,
+    })
+}
