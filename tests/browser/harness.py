@@ -173,7 +173,7 @@ class DevService:
         found = re.search(r"AWS simulator: (\S+)", self._output())
         return found.group(1).rstrip("/") if found else None
 
-    def tail(self, lines: int = 40) -> str:
+    def tail(self, lines: int = 25) -> str:
         try:
             text = self.log.read_bytes().decode(errors="replace")
         except OSError:
