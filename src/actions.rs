@@ -1,12 +1,15 @@
-//! The changes an operator asks of a channel, shared by both edges (the API and the console):
-//! retry now, delete, replace the stream key, read the stream key. Each checks the caller's scope and tenant, then
-//! writes the change and its audit event in one transaction; the reconciler does the AWS work.
+//! The changes an operator asks for, shared by both edges (the API and the console): retry a
+//! channel now, delete it, replace or read its stream key; retry a webhook delivery, replay an
+//! endpoint's events. Each checks the caller's scope and tenant, then writes the change and its
+//! audit event in one transaction; the reconciler and the delivery workers do the rest.
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::aws::{Aws, AwsError};
+use crate::db::webhooks::{DeliveryRow, EndpointRow};
 use crate::db::{self, channels::ChannelRow};
 use crate::domain::api_key::{Caller, MissingScope, Scope};
 use crate::domain::{EventKind, Phase};
@@ -15,9 +18,10 @@ use crate::domain::{EventKind, Phase};
 pub enum ActionError {
     #[error(transparent)]
     Forbidden(#[from] MissingScope),
-    /// No such channel, or one of another tenant (its existence does not leak).
-    #[error("no such channel")]
-    NotFound,
+    /// No such channel (or webhook endpoint, or delivery), or one of another tenant (its
+    /// existence does not leak). The text names what was looked for.
+    #[error("{0}")]
+    NotFound(&'static str),
     /// The channel's state does not allow the action; the text says why.
     #[error("{0}")]
     Conflict(String),
@@ -26,6 +30,9 @@ pub enum ActionError {
     #[error(transparent)]
     Aws(#[from] AwsError),
 }
+
+const NO_CHANNEL: ActionError = ActionError::NotFound("no such channel");
+const NO_WEBHOOK: ActionError = ActionError::NotFound("no such webhook endpoint or delivery");
 
 /// A channel the caller may see.
 pub async fn visible_channel(
@@ -36,7 +43,7 @@ pub async fn visible_channel(
     db::channels::find(pool, id)
         .await?
         .filter(|row| caller.can_see(&row.tenant))
-        .ok_or(ActionError::NotFound)
+        .ok_or(NO_CHANNEL)
 }
 
 /// An operator's retry (admin): a `failed` channel is tried again at once with a fresh attempt
@@ -65,7 +72,7 @@ pub async fn delete(
     let current = db::channels::find_for_update(&mut *tx, id)
         .await?
         .filter(|row| caller.can_see(&row.tenant))
-        .ok_or(ActionError::NotFound)?;
+        .ok_or(NO_CHANNEL)?;
     let row = match current.phase {
         Phase::Deleted => current,
         Phase::Deleting if !force => current,
@@ -92,7 +99,7 @@ pub async fn rotate_stream_key(
     let current = db::channels::find_for_update(&mut *tx, id)
         .await?
         .filter(|row| caller.can_see(&row.tenant))
-        .ok_or(ActionError::NotFound)?;
+        .ok_or(NO_CHANNEL)?;
     let phase = current.phase;
     if current.outputs.0.channel_arn.is_none() || phase.is_going() {
         return Err(ActionError::Conflict(format!(
@@ -144,4 +151,57 @@ pub async fn read_stream_key(
         stream_key,
         ingest_endpoint,
     })
+}
+
+/// A webhook endpoint the caller may see (`webhooks:manage`).
+pub async fn visible_endpoint(
+    pool: &PgPool,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<EndpointRow, ActionError> {
+    caller.require(Scope::WebhooksManage)?;
+    db::webhooks::find_endpoint(pool, id)
+        .await?
+        .filter(|row| caller.can_see_endpoint(row.tenant.as_deref()))
+        .ok_or(NO_WEBHOOK)
+}
+
+/// Makes every event since `since` that the endpoint would receive due again, under its
+/// original id; returns how many deliveries.
+pub async fn replay_webhooks(
+    pool: &PgPool,
+    caller: &Caller,
+    id: Uuid,
+    since: DateTime<Utc>,
+) -> Result<u64, ActionError> {
+    visible_endpoint(pool, caller, id).await?;
+    let mut tx = pool.begin().await?;
+    let deliveries = db::webhooks::replay(&mut *tx, id, since).await?;
+    let details = json!({ "since": since, "deliveries": deliveries });
+    db::webhooks::insert_endpoint_event(&mut *tx, id, &caller.key_name, "replayed", details)
+        .await?;
+    tx.commit().await?;
+    Ok(deliveries)
+}
+
+/// Sends one delivery again now with a fresh schedule; returns it as it is then.
+pub async fn retry_delivery(
+    pool: &PgPool,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<DeliveryRow, ActionError> {
+    caller.require(Scope::WebhooksManage)?;
+    let delivery = db::webhooks::find_delivery(pool, id)
+        .await?
+        .ok_or(NO_WEBHOOK)?;
+    visible_endpoint(pool, caller, delivery.endpoint_id).await?;
+    if !db::webhooks::retry_delivery(pool, id).await? {
+        return Err(ActionError::Conflict(
+            "an attempt of this delivery is in flight; look again in a few seconds".into(),
+        ));
+    }
+    db::webhooks::notify_work(pool).await?;
+    db::webhooks::find_delivery(pool, id)
+        .await?
+        .ok_or(NO_WEBHOOK)
 }

@@ -80,13 +80,15 @@ pub(crate) async fn visible_channel(
 
 /// A channel action's refusal as a problem (its conflicts name the channel).
 pub(crate) fn action_error(id: Uuid) -> impl Fn(ActionError) -> ApiError {
-    move |error| match error {
+    move |error| action_problem(error, Some(id))
+}
+
+/// An action's refusal as a problem; `channel_id` is named in conflicts.
+pub(crate) fn action_problem(error: ActionError, channel_id: Option<Uuid>) -> ApiError {
+    match error {
         ActionError::Forbidden(missing) => missing.into(),
-        ActionError::NotFound => ApiError::not_found_channel(),
-        ActionError::Conflict(detail) => ApiError::Conflict {
-            detail,
-            channel_id: Some(id),
-        },
+        ActionError::NotFound(what) => ApiError::NotFound(what.into()),
+        ActionError::Conflict(detail) => ApiError::Conflict { detail, channel_id },
         ActionError::Database(e) => ApiError::Database(e),
         ActionError::Aws(e) => ApiError::Aws(e),
     }

@@ -37,7 +37,7 @@ use axum::Router;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-pub use server::{Application, app, shutdown_signal};
+pub use server::{Application, app, app_with, shutdown_signal};
 pub use state::{AppState, HttpSettings, Shared};
 
 /// The API's routes and the OpenAPI document describing them.

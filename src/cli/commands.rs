@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::{ApiKeyCommand, Command, PlaybackKeyCommand, ServeArgs, WorkerArgs, dev, wiring};
 use crate::api::{AppState, Application, HttpSettings, shutdown_signal};
 use crate::aws::{self, Aws};
+use crate::console;
 use crate::db;
 use crate::domain::api_key::{Scope, generate_key};
 use crate::domain::rules;
@@ -62,6 +63,7 @@ pub(super) async fn serve(
         .await
         .context("loading the playback signing key")?;
     let tokens = Tokens::new(ring, args.tokens.limits());
+    let console = console_routes(&args, &pool, &aws, &tokens);
     // Where the reconciler runs, the managed keys are maintained in IVS too.
     let maintain_keys = (!args.no_reconciler).then(|| args.tokens.max_ttl());
     let state = AppState::new(
@@ -73,7 +75,7 @@ pub(super) async fn serve(
         args.tokens.key_check(),
     )
     .with_webhook_policy(args.webhooks.policy());
-    let app = Application::build(args.bind, state).await?;
+    let app = Application::build_with(args.bind, state, console).await?;
     let addr = app.local_addr();
     tracing::info!(%addr, "serving the API");
     let stop = CancellationToken::new();
@@ -98,6 +100,22 @@ pub(super) async fn serve(
         finish_within(deliveries, grace.saturating_sub(started.elapsed())).await;
     }
     served
+}
+
+/// The operator console's routes (none when `CONSOLE_DISABLED`), served beside the API.
+fn console_routes(
+    args: &ServeArgs,
+    pool: &sqlx::PgPool,
+    aws: &Aws,
+    tokens: &Arc<Tokens>,
+) -> axum::Router<AppState> {
+    if args.console.console_disabled {
+        return axum::Router::new();
+    }
+    let settings = console::ConsoleSettings::from(&args.console);
+    let state =
+        console::ConsoleState::new(pool.clone(), aws.for_requests(), tokens.clone(), settings);
+    console::router(state)
 }
 
 /// Webhook delivery workers, unless this process is told not to run them.

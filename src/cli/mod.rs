@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use clap::{Args, Parser, Subcommand};
 
 use crate::api::limits::LimitArgs;
+use crate::console::ConsoleArgs;
 use crate::db::DatabaseArgs;
 use crate::domain::api_key::Scope;
 use crate::playback_keys::TokenArgs;
@@ -94,6 +95,8 @@ pub struct ServeArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+    #[command(flatten)]
+    pub console: ConsoleArgs,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod channels;
 pub mod claims;
+pub mod console;
 pub mod drift;
 pub mod events;
 pub mod explain;
