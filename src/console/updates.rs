@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
@@ -107,7 +107,12 @@ pub async fn events(
             Ok(sse) => sse.into_response(),
             Err(error) => error.into_response(),
         },
-        Err(ConsoleError::SignedOut) => (StatusCode::UNAUTHORIZED, "sign in again").into_response(),
+        Err(ConsoleError::SignedOut) => (
+            StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            "<!doctype html><title>Sign in again</title><p>Sign in again.</p>",
+        )
+            .into_response(),
         Err(error) => error.into_response(),
     }
 }
