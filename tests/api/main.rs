@@ -12,6 +12,7 @@ mod auth;
 mod channels;
 mod cli;
 mod connections;
+mod console;
 mod control_chars;
 mod custody;
 mod drift;
