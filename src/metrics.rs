@@ -101,3 +101,17 @@ pub fn throttles_last_hour() -> u64 {
         .map(|(_, count)| count)
         .sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttles_count_within_the_hour_window() {
+        let before = throttles_last_hour();
+        record_throttle();
+        record_throttle();
+        // Other tests in this process may record throttles too: at least ours are counted.
+        assert!(throttles_last_hour() >= before + 2);
+    }
+}

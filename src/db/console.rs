@@ -2,6 +2,8 @@
 //! key) and the read-only summaries its pages show (overview counts, failing channels, the
 //! webhook deliveries about a channel). Each is index-backed.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{FromRow, PgExecutor};
@@ -67,29 +69,34 @@ pub async fn prune_sessions(db: impl PgExecutor<'_>, batch: i64) -> sqlx::Result
 
 /// Live channels by phase, of one tenant or all (`channels_live_tenant_id` or
 /// `channels_live_phase_id`).
+const COUNT_BY_PHASE: &str = "select phase, count(*) from channels
+      where deleted_at is null and ($1::text is null or tenant = $1) group by phase";
+
 pub async fn count_by_phase(
     db: impl PgExecutor<'_>,
     tenant: Option<&str>,
 ) -> sqlx::Result<Vec<(Phase, i64)>> {
-    sqlx::query_as(
-        "select phase, count(*) from channels
-          where deleted_at is null and ($1::text is null or tenant = $1) group by phase",
-    )
-    .bind(tenant)
-    .fetch_all(db)
-    .await
+    sqlx::query_as(COUNT_BY_PHASE)
+        .bind(tenant)
+        .fetch_all(db)
+        .await
 }
 
 /// Rows that need the reconciler and are due now, of one tenant or all.
-pub async fn count_waiting(db: impl PgExecutor<'_>, tenant: Option<&str>) -> sqlx::Result<i64> {
-    sqlx::query_scalar(&format!(
+/// Counted over the partial index `channels_needs_work` (the literal phases match it).
+static COUNT_WAITING: LazyLock<String> = LazyLock::new(|| {
+    format!(
         "select count(*) from channels
           where phase in ({}) and next_attempt_at <= now() and ($1::text is null or tenant = $1)",
         Phase::sql_list(&Phase::NEEDS_WORK)
-    ))
-    .bind(tenant)
-    .fetch_one(db)
-    .await
+    )
+});
+
+pub async fn count_waiting(db: impl PgExecutor<'_>, tenant: Option<&str>) -> sqlx::Result<i64> {
+    sqlx::query_scalar(&COUNT_WAITING)
+        .bind(tenant)
+        .fetch_one(db)
+        .await
 }
 
 /// A failed channel with why and how often it was tried.
@@ -103,22 +110,22 @@ pub struct FailingChannel {
     pub updated_at: DateTime<Utc>,
 }
 
+const FAILING: &str = "select id, tenant, name, last_error, attempts, updated_at from channels
+      where phase = $1 and deleted_at is null and ($2::text is null or tenant = $2)
+      order by id desc limit $3";
+
 /// The newest failed live channels (`channels_live_phase_id`, read backwards).
 pub async fn failing(
     db: impl PgExecutor<'_>,
     tenant: Option<&str>,
     limit: i64,
 ) -> sqlx::Result<Vec<FailingChannel>> {
-    sqlx::query_as(
-        "select id, tenant, name, last_error, attempts, updated_at from channels
-          where phase = $1 and deleted_at is null and ($2::text is null or tenant = $2)
-          order by id desc limit $3",
-    )
-    .bind(Phase::Failed)
-    .bind(tenant)
-    .bind(limit)
-    .fetch_all(db)
-    .await
+    sqlx::query_as(FAILING)
+        .bind(Phase::Failed)
+        .bind(tenant)
+        .bind(limit)
+        .fetch_all(db)
+        .await
 }
 
 /// A delivery of an event about one channel.
@@ -200,4 +207,28 @@ pub async fn phases_of(
         .bind(ids)
         .fetch_all(db)
         .await
+}
+
+/// `explain` (an EXPLAIN clause) of the overview's three statements on `channels`, for
+/// `tenant`: by phase, waiting, failing.
+pub(super) async fn explain_overview(
+    db: &sqlx::PgPool,
+    explain: &str,
+    tenant: Option<&str>,
+) -> sqlx::Result<[serde_json::Value; 3]> {
+    let by_phase = sqlx::query_scalar(&format!("{explain}{COUNT_BY_PHASE}"))
+        .bind(tenant)
+        .fetch_one(db)
+        .await?;
+    let waiting = sqlx::query_scalar(&format!("{explain}{}", *COUNT_WAITING))
+        .bind(tenant)
+        .fetch_one(db)
+        .await?;
+    let failing = sqlx::query_scalar(&format!("{explain}{FAILING}"))
+        .bind(Phase::Failed)
+        .bind(tenant)
+        .bind(20_i64)
+        .fetch_one(db)
+        .await?;
+    Ok([by_phase, waiting, failing])
 }

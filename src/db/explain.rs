@@ -1,5 +1,5 @@
 //! EXPLAIN of the statements the service repeats on `channels` whatever the size of its history
-//! (the claim, the next-due query, the list filters, the metrics gauges), run exactly as the
+//! (the claim, the next-due query, the list filters, the metrics gauges, the console's overview), run exactly as the
 //! code runs them: the history test asserts on their plans and the history benchmark times them.
 
 use serde_json::Value;
@@ -115,4 +115,10 @@ pub async fn list(pool: &PgPool, filter: &ListFilter<'_>) -> sqlx::Result<Plan> 
 pub async fn gauges(pool: &PgPool) -> sqlx::Result<[Plan; 2]> {
     let [by_phase, waiting] = channels::explain_gauges(pool, EXPLAIN).await?;
     Ok([Plan::new(by_phase), Plan::new(waiting)])
+}
+
+/// The console overview's statements for `tenant` (or all): by phase, waiting, failing.
+pub async fn console_overview(pool: &PgPool, tenant: Option<&str>) -> sqlx::Result<[Plan; 3]> {
+    let [a, b, c] = super::console::explain_overview(pool, EXPLAIN, tenant).await?;
+    Ok([Plan::new(a), Plan::new(b), Plan::new(c)])
 }
