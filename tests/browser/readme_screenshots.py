@@ -21,6 +21,10 @@ VIEWPORT = {"width": 1280, "height": 900}
 
 def stage(service: DevService) -> dict[str, str]:
     """Channels and an endpoint worth looking at; returns the ids by name."""
+    # First, so the channels' events are sent to it (and fail: nothing listens on port 9).
+    r = service.api("POST", "/v1/webhook-endpoints",
+                    {"url": "http://127.0.0.1:9/hooks", "tenant": "acme"})
+    assert r.status == 201, r.body
     ids = {}
     for tenant, name, spec in [
         ("acme", "yoga-101", {"authorized": True, "recording": {"s3_bucket_name": "acme-recordings"}}),
@@ -31,7 +35,7 @@ def stage(service: DevService) -> dict[str, str]:
         ids[name] = service.create_channel(tenant, name, **spec)
     for channel in ids.values():
         service.wait_phase(channel, "ready")
-    service.fail_next("ivs:CreateChannel", "ServiceQuotaExceededException")
+    service.fail_next("ivs:CreateChannel", "AccessDeniedException")
     ids["hiit-404"] = service.create_channel("acme", "hiit-404")
     service.wait_phase(ids["hiit-404"], "failed")
     # Held short of ready by throttling until the pictures are taken.
@@ -40,9 +44,6 @@ def stage(service: DevService) -> dict[str, str]:
     arn = service.channel(ids["yoga-101"])["status"]["outputs"]["channel_arn"]
     service.sim_call("POST", "/_sim/broadcast/start",
                      {"channelArn": arn, "health": "HEALTHY", "viewerCount": 42})
-    r = service.api("POST", "/v1/webhook-endpoints",
-                    {"url": "http://127.0.0.1:9/hooks", "tenant": "acme"})
-    assert r.status == 201, r.body
     return ids
 
 
@@ -55,7 +56,9 @@ def main() -> int:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_context(viewport=VIEWPORT, timezone_id="UTC").new_page()
             sign_in(page, service.base, service.key)
-            page.goto(f"{service.base}/console/")
+            until("the overview listing the failing webhook endpoint",
+                  lambda: page.goto(f"{service.base}/console/")
+                  and page.locator("#failing-webhooks tbody tr").count() > 0, 30, every=0.5)
             wait_live(page)
             page.screenshot(path=str(IMAGES / "console-overview.png"), full_page=True)
             page.goto(f"{service.base}/console/channels/{ids['yoga-101']}")

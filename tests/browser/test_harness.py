@@ -94,7 +94,7 @@ def test_dev_mode_serves_the_api_reference_in_chromium(service, page):
     response = page.goto(f"{service.base}/docs/")
     assert response is not None and response.status == 200
     page.wait_for_selector(".swagger-ui .info .title")
-    screenshot(page, "harness-api-reference")
+    screenshot(page, "harness-api-reference", full_page=False)
     # The simulator's admin hooks answer, and the admin key works.
     assert service.sim_call("GET", "/_sim/health").status == 200
     assert service.api("GET", "/v1/channels").status == 200
