@@ -46,6 +46,18 @@ pub async fn visible_channel(
         .ok_or(NO_CHANNEL)
 }
 
+/// A channel the caller may see, locked for the rest of the transaction.
+async fn locked_channel(
+    tx: &mut sqlx::PgConnection,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<ChannelRow, ActionError> {
+    db::channels::find_for_update(&mut *tx, id)
+        .await?
+        .filter(|row| caller.can_see(&row.tenant))
+        .ok_or(NO_CHANNEL)
+}
+
 /// An operator's retry (admin): a `failed` channel is tried again at once with a fresh attempt
 /// count; any other channel needing work is made due now.
 pub async fn retry(pool: &PgPool, caller: &Caller, id: Uuid) -> Result<ChannelRow, ActionError> {
@@ -69,10 +81,7 @@ pub async fn delete(
 ) -> Result<ChannelRow, ActionError> {
     caller.require(Scope::ChannelsWrite)?;
     let mut tx = pool.begin().await?;
-    let current = db::channels::find_for_update(&mut *tx, id)
-        .await?
-        .filter(|row| caller.can_see(&row.tenant))
-        .ok_or(NO_CHANNEL)?;
+    let current = locked_channel(&mut tx, caller, id).await?;
     let row = match current.phase {
         Phase::Deleted => current,
         Phase::Deleting if !force => current,
@@ -96,10 +105,7 @@ pub async fn rotate_stream_key(
 ) -> Result<ChannelRow, ActionError> {
     caller.require(Scope::ChannelsWrite)?;
     let mut tx = pool.begin().await?;
-    let current = db::channels::find_for_update(&mut *tx, id)
-        .await?
-        .filter(|row| caller.can_see(&row.tenant))
-        .ok_or(NO_CHANNEL)?;
+    let current = locked_channel(&mut tx, caller, id).await?;
     let phase = current.phase;
     if current.outputs.0.channel_arn.is_none() || phase.is_going() {
         return Err(ActionError::Conflict(format!(

@@ -47,21 +47,17 @@ pub struct SweepView {
 
 pub async fn drift(State(state): State<ConsoleState>, session: Session) -> ConsoleResult {
     session.caller.require(Scope::Admin)?;
-    let sweep = db::drift::latest(&state.pool).await?;
-    let findings = match &sweep {
-        None => Vec::new(),
-        Some(sweep) => db::drift::findings(&state.pool, sweep.id)
-            .await?
-            .into_iter()
-            .map(|f| FindingLine {
-                found: f.found_at.into(),
-                kind: f.kind.into(),
-                channel_id: f.channel_id,
-                channel_arn: f.channel_arn,
-                details: f.details.0.to_string(),
-            })
-            .collect(),
-    };
+    let (sweep, found) = db::drift::latest_report(&state.pool).await?;
+    let findings = found
+        .into_iter()
+        .map(|f| FindingLine {
+            found: f.found_at.into(),
+            kind: f.kind.into(),
+            channel_id: f.channel_id,
+            channel_arn: f.channel_arn,
+            details: f.details.0.to_string(),
+        })
+        .collect();
     let page = DriftPage {
         frame: Frame::new(&session, "drift"),
         sweep: sweep.map(|s| SweepView {

@@ -9,12 +9,15 @@ use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use chrono::Utc;
 use serde::Deserialize;
+use uuid::Uuid;
 
 use super::ConsoleState;
 use super::pages::parse_id;
 use super::security::{Action, NoFields};
+use super::session::Session;
 use super::view::{ConsoleError, ConsoleResult, Frame, Time, render, see_other};
 use crate::actions;
+use crate::db::channels::ChannelRow;
 use crate::domain::api_key::Scope;
 use crate::domain::channel;
 use crate::tokens::{TokenRequest, claims};
@@ -39,6 +42,19 @@ pub async fn rotate_stream_key(
     Ok(see_other(&format!("/channels/{id}?done=rotate")))
 }
 
+/// The channel of the URL, when the session's key has `scope` and may see it.
+async fn scoped_channel(
+    state: &ConsoleState,
+    session: &Session,
+    id: &str,
+    scope: Scope,
+) -> ConsoleResult<(Uuid, ChannelRow)> {
+    let id = parse_id(id)?;
+    session.caller.require(scope)?;
+    let row = actions::visible_channel(&state.pool, &session.caller, id).await?;
+    Ok((id, row))
+}
+
 #[derive(Debug, Deserialize)]
 pub struct DeleteForm {
     #[serde(default)]
@@ -51,10 +67,8 @@ pub async fn delete(
     Path(id): Path<String>,
     action: Action<DeleteForm>,
 ) -> ConsoleResult {
-    let id = parse_id(&id)?;
+    let (id, row) = scoped_channel(&state, &action.session, &id, Scope::ChannelsWrite).await?;
     let caller = &action.session.caller;
-    caller.require(Scope::ChannelsWrite)?;
-    let row = actions::visible_channel(&state.pool, caller, id).await?;
     if action.form.confirm_name.trim() != row.name {
         return Err(ConsoleError::Unprocessable(format!(
             "type the channel's name, {}, to delete it; nothing was deleted",
@@ -70,7 +84,7 @@ pub async fn delete(
 #[template(path = "console/secret.html")]
 struct SecretPage {
     frame: Frame,
-    id: uuid::Uuid,
+    id: Uuid,
     name: String,
     stream_key: Option<StreamKeyView>,
     token: Option<TokenView>,
@@ -131,10 +145,7 @@ pub async fn mint_token(
     Path(id): Path<String>,
     action: Action<NoFields>,
 ) -> ConsoleResult {
-    let id = parse_id(&id)?;
-    let caller = &action.session.caller;
-    caller.require(Scope::TokensMint)?;
-    let row = actions::visible_channel(&state.pool, caller, id).await?;
+    let (id, row) = scoped_channel(&state, &action.session, &id, Scope::TokensMint).await?;
     let spec = &row.spec.0;
     let outputs = &row.outputs.0;
     let (arn, url) = channel::mintable(
