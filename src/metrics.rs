@@ -17,6 +17,7 @@ pub const RECONCILE_ATTEMPTS: &str = "reconcile_attempts_total";
 pub const RECONCILE_DURATION: &str = "reconcile_duration_seconds";
 pub const AWS_CALLS: &str = "aws_calls_total";
 pub const TOKENS_MINTED: &str = "playback_tokens_minted_total";
+pub const CHAT_TOKENS_MINTED: &str = "chat_tokens_minted_total";
 pub const CHANNELS: &str = "channels";
 pub const ROWS_WAITING: &str = "reconciler_rows_waiting";
 pub const WEBHOOK_ATTEMPTS: &str = "webhook_attempts_total";

@@ -74,6 +74,14 @@ fn the_printed_dev_journey_works_line_by_line() {
         "a playback token was minted: {stdout}"
     );
     assert!(
+        stdout.contains(r#""session_expires_at""#),
+        "a chat token was minted: {stdout}"
+    );
+    assert!(
+        stdout.contains(r#""kind":"chat_event_sent""#),
+        "the chat event is in the audit trail: {stdout}"
+    );
+    assert!(
         stdout.contains(r#""stream_key":"sk_"#),
         "the stream key was read: {stdout}"
     );

@@ -652,6 +652,9 @@ fn spawn_worker(w: &World) -> KillOnDrop {
                 "IVS_TAG_TPS",
                 "SSM_WRITE_TPS",
                 "SSM_READ_TPS",
+                "IVSCHAT_ROOM_TPS",
+                "IVSCHAT_LOGGING_TPS",
+                "IVSCHAT_TAG_TPS",
             ]
             .map(|k| (k, "0")),
         )
@@ -661,22 +664,14 @@ fn spawn_worker(w: &World) -> KillOnDrop {
     KillOnDrop(child)
 }
 
-#[tokio::test]
-async fn killing_worker_processes_at_random_moments_never_duplicates_or_orphans_a_channel() {
+/// Starts and SIGKILLs worker processes at random moments (up to 12 times, until every row is
+/// ready), then lets this process finish the work; returns how many kills hit a worker holding a
+/// lease.
+async fn kill_workers_at_random_moments(w: &World) -> usize {
     use rand::Rng;
-    let w = World::new().await;
-    // Every AWS call takes a while, so kills land in the middle of reconciles.
-    w.sim.simulator.set_faults(FaultSettings {
-        latency_ms: 25,
-        ..FaultSettings::default()
-    });
-    for i in 0..20 {
-        w.declare(json!({"tenant": "kill", "name": format!("c-{i}"), "recording": {"s3_bucket_name": format!("kill-{}", i % 3)}, "tags": {"n": i.to_string()}}))
-            .await;
-    }
     let mut kills_mid_work = 0;
     for _ in 0..12 {
-        let mut worker = spawn_worker(&w);
+        let mut worker = spawn_worker(w);
         let lifetime = rand::thread_rng().gen_range(150..700);
         tokio::time::sleep(Duration::from_millis(lifetime)).await;
         worker.kill().expect("SIGKILL the worker");
@@ -703,6 +698,23 @@ async fn killing_worker_processes_at_random_moments_never_duplicates_or_orphans_
         .await
         .unwrap();
     w.settle().await;
+
+    kills_mid_work
+}
+
+#[tokio::test]
+async fn killing_worker_processes_at_random_moments_never_duplicates_or_orphans_a_channel() {
+    let w = World::new().await;
+    // Every AWS call takes a while, so kills land in the middle of reconciles.
+    w.sim.simulator.set_faults(FaultSettings {
+        latency_ms: 25,
+        ..FaultSettings::default()
+    });
+    for i in 0..20 {
+        w.declare(json!({"tenant": "kill", "name": format!("c-{i}"), "recording": {"s3_bucket_name": format!("kill-{}", i % 3)}, "tags": {"n": i.to_string()}}))
+            .await;
+    }
+    let kills_mid_work = kill_workers_at_random_moments(&w).await;
 
     assert!(
         kills_mid_work > 0,
@@ -1018,4 +1030,360 @@ async fn aws_falling_silent_then_healing_never_wedges_the_reconciler() {
         "the reconciler stops promptly after healing"
     );
     w.assert_no_duplicates_or_orphans().await;
+}
+
+// ---- Chat rooms (IVS Chat) ----
+
+/// A channel body with chat, merged over a minimal one.
+fn with_chat(name: &str, chat: Value) -> Value {
+    json!({"tenant": "chat", "name": name, "tags": {"Team": "live"}, "chat": chat})
+}
+
+impl World {
+    fn rooms(&self) -> Vec<Value> {
+        self.dump()["chat"]["rooms"].as_array().unwrap().clone()
+    }
+
+    fn logging_configurations(&self) -> Vec<Value> {
+        self.dump()["chat"]["loggingConfigurations"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    async fn set_spec(&self, id: Uuid, change: impl FnOnce(&mut ChannelSpec)) {
+        let mut spec = self.row(id).await.spec.0;
+        change(&mut spec);
+        db::channels::update_spec(&self.pool, id, &spec, Phase::Updating)
+            .await
+            .unwrap();
+    }
+
+    async fn event_kinds(&self, id: Uuid) -> Vec<String> {
+        sqlx::query_scalar("select kind from channel_events where channel_id = $1 order by id")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Exactly one room per live row with chat enabled (by identity tag), the one its outputs
+    /// name, and no other room.
+    async fn assert_one_room_per_chat_channel(&self) {
+        let live: Vec<(Uuid, Json<ChannelSpec>, Json<Value>)> =
+            sqlx::query_as("select id, spec, outputs from channels where deleted_at is null")
+                .fetch_all(&self.pool)
+                .await
+                .unwrap();
+        let mut per_row: HashMap<String, Vec<String>> = HashMap::new();
+        for room in self.rooms() {
+            let id = room["tags"][IDENTITY]
+                .as_str()
+                .expect("every room carries its row id");
+            per_row
+                .entry(id.to_owned())
+                .or_default()
+                .push(room["arn"].as_str().unwrap().to_owned());
+        }
+        for (id, spec, outputs) in &live {
+            if spec.0.chat_room().is_none() {
+                continue;
+            }
+            let rooms = per_row.remove(&id.to_string()).unwrap_or_default();
+            assert_eq!(rooms.len(), 1, "row {id} must have exactly one room");
+            assert_eq!(outputs.0["chat_room_arn"], rooms[0], "row {id}");
+        }
+        assert!(per_row.is_empty(), "orphan rooms: {per_row:?}");
+    }
+
+    /// A raw IVS Chat client on the simulator, for changes made behind the service's back.
+    async fn raw_ivschat(&self) -> aws_sdk_ivschat::Client {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.sim.endpoint())
+            .region(aws_config::Region::new(REGION))
+            .credentials_provider(aws_sdk_ivs::config::Credentials::new(
+                "local", "local", None, None, "local",
+            ))
+            .load()
+            .await;
+        aws_sdk_ivschat::Client::new(&config)
+    }
+}
+
+#[tokio::test]
+async fn a_channel_with_chat_becomes_ready_with_its_room_tagged_configured_and_logging() {
+    let w = World::new().await;
+    let handler = "arn:aws:lambda:us-east-1:123456789012:function:review-chat";
+    let id = w
+        .declare(with_chat(
+            "fitness-1",
+            json!({"maximum_message_rate_per_second": 20, "maximum_message_length": 300,
+                   "message_review_handler": {"lambda_arn": handler, "fallback_result": "DENY"},
+                   "log_to_s3_bucket": "acme-chat-logs"}),
+        ))
+        .await;
+
+    w.settle().await;
+
+    let row = w.row(id).await;
+    assert_eq!(row.phase, "ready");
+    let rooms = w.rooms();
+    assert_eq!(rooms.len(), 1);
+    let room = &rooms[0];
+    assert_eq!(row.outputs.0["chat_room_arn"], room["arn"]);
+    assert_eq!(row.outputs.0["chat_room_id"], room["id"]);
+    assert_eq!(room["name"], "fitness-1");
+    for (tag, value) in [
+        ("Name", "fitness-1"),
+        ("ManagedBy", "ivs-provisioner"),
+        ("Tenant", "chat"),
+        ("Team", "live"),
+    ] {
+        assert_eq!(room["tags"][tag], value, "{tag}");
+    }
+    assert_eq!(room["tags"][IDENTITY], id.to_string());
+    assert_eq!(room["maximumMessageRatePerSecond"], 20);
+    assert_eq!(room["maximumMessageLength"], 300);
+    assert_eq!(room["messageReviewHandler"]["uri"], handler);
+    assert_eq!(room["messageReviewHandler"]["fallbackResult"], "DENY");
+    let configs = w.logging_configurations();
+    assert_eq!(configs.len(), 1);
+    assert_eq!(
+        configs[0]["destinationConfiguration"]["s3"]["bucketName"],
+        "acme-chat-logs"
+    );
+    assert_eq!(
+        room["loggingConfigurationIdentifiers"],
+        json!([configs[0]["arn"]])
+    );
+    assert!(
+        w.event_kinds(id)
+            .await
+            .contains(&"chat_room_created".to_owned())
+    );
+    w.assert_one_room_per_chat_channel().await;
+}
+
+#[tokio::test]
+async fn a_chat_change_updates_the_room_and_turning_chat_off_or_removing_it_deletes_the_room() {
+    let w = World::new().await;
+    let id = w
+        .declare(with_chat(
+            "auction-1",
+            json!({"log_to_s3_bucket": "acme-chat-logs"}),
+        ))
+        .await;
+    w.settle().await;
+    let first_room = w.rooms()[0]["arn"].clone();
+
+    w.set_spec(id, |spec| {
+        let chat = spec.chat.as_mut().unwrap();
+        chat.maximum_message_length = 100;
+        chat.log_to_s3_bucket = None;
+    })
+    .await;
+    w.settle().await;
+
+    assert_eq!(w.phase(id).await, "ready");
+    assert!(w.sim.simulator.calls_of("UpdateRoom") >= 1);
+    let rooms = w.rooms();
+    assert_eq!(rooms.len(), 1);
+    assert_eq!(
+        rooms[0]["arn"], first_room,
+        "updated in place, not replaced"
+    );
+    assert_eq!(rooms[0]["maximumMessageLength"], 100);
+    assert_eq!(rooms[0]["loggingConfigurationIdentifiers"], json!([]));
+    assert!(
+        w.logging_configurations().is_empty(),
+        "the unused logging configuration is released"
+    );
+
+    w.set_spec(id, |spec| spec.chat.as_mut().unwrap().enabled = false)
+        .await;
+    w.settle().await;
+    assert_eq!(w.phase(id).await, "ready");
+    assert!(w.rooms().is_empty(), "enabled = false deletes the room");
+    assert_eq!(w.row(id).await.outputs.0["chat_room_arn"], Value::Null);
+
+    w.set_spec(id, |spec| spec.chat.as_mut().unwrap().enabled = true)
+        .await;
+    w.settle().await;
+    assert_eq!(w.rooms().len(), 1);
+    w.set_spec(id, |spec| spec.chat = None).await;
+    w.settle().await;
+    assert!(w.rooms().is_empty(), "removing chat deletes the room");
+    let kinds = w.event_kinds(id).await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "chat_room_deleted").count(),
+        2,
+        "{kinds:?}"
+    );
+    w.assert_no_duplicates_or_orphans().await;
+}
+
+#[tokio::test]
+async fn channels_logging_chat_to_one_bucket_share_one_configuration_released_with_the_last() {
+    let w = World::new().await;
+    let bucket = json!({"log_to_s3_bucket": "shared-chat-logs"});
+    let a = w.declare(with_chat("class-a", bucket.clone())).await;
+    let b = w.declare(with_chat("class-b", bucket)).await;
+    let other = w
+        .declare(with_chat(
+            "class-c",
+            json!({"log_to_s3_bucket": "other-chat-logs"}),
+        ))
+        .await;
+    w.settle().await;
+
+    let configs = w.logging_configurations();
+    assert_eq!(configs.len(), 2, "one per bucket");
+    let shared = configs
+        .iter()
+        .find(|c| c["destinationConfiguration"]["s3"]["bucketName"] == "shared-chat-logs")
+        .unwrap()["arn"]
+        .clone();
+    let attached: Vec<Value> = w
+        .rooms()
+        .iter()
+        .map(|r| r["loggingConfigurationIdentifiers"][0].clone())
+        .collect();
+    assert_eq!(attached.iter().filter(|a| **a == shared).count(), 2);
+
+    db::channels::mark_deleting(&w.pool, a, false)
+        .await
+        .unwrap();
+    w.settle().await;
+    assert_eq!(w.logging_configurations().len(), 2, "still used by class-b");
+
+    db::channels::mark_deleting(&w.pool, b, false)
+        .await
+        .unwrap();
+    w.settle().await;
+    let left = w.logging_configurations();
+    assert_eq!(left.len(), 1, "released with its last user");
+    assert_eq!(
+        left[0]["destinationConfiguration"]["s3"]["bucketName"],
+        "other-chat-logs"
+    );
+    assert_eq!(w.phase(other).await, "ready");
+    w.assert_one_room_per_chat_channel().await;
+}
+
+#[tokio::test]
+async fn deleting_a_channel_deletes_its_room() {
+    let w = World::new().await;
+    let id = w
+        .declare(with_chat(
+            "town-hall",
+            json!({"log_to_s3_bucket": "acme-chat-logs"}),
+        ))
+        .await;
+    w.settle().await;
+    assert_eq!(w.rooms().len(), 1);
+
+    db::channels::mark_deleting(&w.pool, id, false)
+        .await
+        .unwrap();
+    w.settle().await;
+
+    assert_eq!(w.phase(id).await, "deleted");
+    assert!(w.rooms().is_empty());
+    assert!(w.logging_configurations().is_empty());
+    assert!(
+        w.event_kinds(id)
+            .await
+            .contains(&"chat_room_deleted".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn a_create_room_whose_response_is_lost_is_adopted_by_tag_exactly_one_room() {
+    let w = World::new().await;
+    w.sim.simulator.fail_next(
+        "CreateRoom",
+        1,
+        "InternalServerException",
+        FailMode::ApplyThenFail,
+    );
+    let id = w.declare(with_chat("lost-room", json!({}))).await;
+
+    w.settle().await;
+
+    assert_eq!(w.phase(id).await, "ready");
+    assert_eq!(
+        w.sim.simulator.calls_of("CreateRoom"),
+        1,
+        "the SDK did not retry the create and neither did we"
+    );
+    assert_eq!(w.rooms().len(), 1);
+    let kinds = w.event_kinds(id).await;
+    assert!(kinds.contains(&"adopted".to_owned()), "{kinds:?}");
+    w.assert_one_room_per_chat_channel().await;
+}
+
+#[tokio::test]
+async fn killing_worker_processes_at_random_moments_leaves_exactly_one_room_per_chat_channel() {
+    let w = World::new().await;
+    w.sim.simulator.set_faults(FaultSettings {
+        latency_ms: 25,
+        ..FaultSettings::default()
+    });
+    for i in 0..12 {
+        let chat =
+            json!({"log_to_s3_bucket": format!("kill-chat-{}", i % 2), "enabled": i % 4 != 3});
+        w.declare(with_chat(&format!("k-{i}"), chat)).await;
+    }
+
+    let kills_mid_work = kill_workers_at_random_moments(&w).await;
+
+    assert!(
+        kills_mid_work > 0,
+        "at least one worker was killed while holding a lease"
+    );
+    let not_ready: i64 = sqlx::query_scalar("select count(*) from channels where phase <> 'ready'")
+        .fetch_one(&w.pool)
+        .await
+        .unwrap();
+    assert_eq!(not_ready, 0);
+    w.assert_no_duplicates_or_orphans().await;
+    w.assert_one_room_per_chat_channel().await;
+    assert_eq!(w.rooms().len(), 9);
+    assert_eq!(w.logging_configurations().len(), 2, "one per bucket");
+}
+
+#[tokio::test]
+async fn a_room_deleted_behind_the_services_back_is_recreated_by_the_drift_sweep() {
+    let w = World::new().await;
+    let id = w.declare(with_chat("idle-room", json!({}))).await;
+    w.settle().await;
+    let old = w.row(id).await.outputs.0["chat_room_arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.raw_ivschat()
+        .await
+        .delete_room()
+        .identifier(&old)
+        .send()
+        .await
+        .unwrap();
+
+    let report = reconciler::drift::sweep(&w.ctx).await.unwrap();
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.channel_id == Some(id) && f.details["chat_room_arn"] == old),
+        "{:?}",
+        report.findings
+    );
+    w.settle().await;
+
+    assert_eq!(w.phase(id).await, "ready");
+    let new = w.row(id).await.outputs.0["chat_room_arn"].clone();
+    assert_ne!(new, json!(old));
+    assert_eq!(w.rooms().len(), 1);
+    assert!(w.event_kinds(id).await.contains(&"recreating".to_owned()));
+    w.assert_one_room_per_chat_channel().await;
 }

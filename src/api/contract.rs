@@ -16,6 +16,7 @@ use utoipa::openapi::{
 
 use super::error::PROBLEM_JSON;
 use crate::domain::channel::MAX_CALLER_TAGS;
+use crate::domain::chat_access::MAX_ATTRIBUTES_BYTES;
 use crate::domain::rules::{MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS};
 use crate::tokens::claims::{MAX_ORIGIN_CHARS, MAX_TTL_SETTING_SECS, ORIGIN_PATTERN};
 
@@ -24,6 +25,9 @@ const UUID_CHARS: usize = 36;
 /// The `Location` of a new channel: `/v1/channels/<uuid>`.
 const LOCATION_CHARS: usize = "/v1/channels/".len() + UUID_CHARS;
 const LOCATION_PATTERN: &str = "^/v1/channels/[0-9a-f-]{36}$";
+/// A chat token's answer is never cached.
+pub(super) const NO_STORE: &str = "no-store";
+const NO_STORE_PATTERN: &str = "^no-store$";
 /// The rate-limit fields as the draft spells them (`rate_limit` sends them; names are
 /// case-insensitive on the wire).
 const POLICY_FIELD: &str = "RateLimit-Policy";
@@ -70,6 +74,12 @@ fn document_rate_limits(doc: &mut OpenApi) {
                 };
                 if !(status.starts_with('2') || status.starts_with('4')) {
                     continue;
+                }
+                // One `Retry-After` schema for every 429, also those a handler documents itself.
+                if status == "429" {
+                    response
+                        .headers
+                        .insert("Retry-After".to_owned(), retry_after());
                 }
                 response
                     .headers
@@ -152,6 +162,24 @@ fn state_nested_limits(doc: &mut OpenApi) {
         origin.max_length = Some(MAX_ORIGIN_CHARS);
         origin.pattern = Some(ORIGIN_PATTERN.to_owned());
     }
+    // Chat attributes: 1 KB of keys and values together, so no key, value or count beyond it.
+    for schema in ["ChatTokenRequest", "ChatEvent"] {
+        if let Some(Schema::Object(attributes)) = property(doc, schema, "attributes") {
+            attributes.max_properties = Some(MAX_ATTRIBUTES_BYTES);
+            if let Some(AdditionalProperties::RefOr(RefOr::T(Schema::Object(value)))) =
+                attributes.additional_properties.as_deref_mut()
+            {
+                value.max_length = Some(MAX_ATTRIBUTES_BYTES);
+            }
+            if let Some(Schema::Object(key)) = attributes.property_names.as_deref_mut() {
+                key.max_length = Some(MAX_ATTRIBUTES_BYTES);
+            }
+        }
+    }
+    // A set: each capability once (utoipa's attribute cannot say so).
+    if let Some(Schema::Array(capabilities)) = property(doc, "ChatTokenRequest", "capabilities") {
+        capabilities.unique_items = true;
+    }
     if let Some(RefOr::T(created)) = doc
         .paths
         .paths
@@ -161,6 +189,16 @@ fn state_nested_limits(doc: &mut OpenApi) {
         && let Some(location) = created.headers.get_mut("location")
     {
         location.schema = text(LOCATION_CHARS, LOCATION_PATTERN).into();
+    }
+    if let Some(RefOr::T(minted)) = doc
+        .paths
+        .paths
+        .get_mut("/v1/channels/{id}/chat-tokens")
+        .and_then(|item| item.post.as_mut())
+        .and_then(|mint| mint.responses.responses.get_mut("200"))
+        && let Some(cache) = minted.headers.get_mut("Cache-Control")
+    {
+        cache.schema = text(NO_STORE.len(), NO_STORE_PATTERN).into();
     }
     for item in doc.paths.paths.values_mut() {
         for operation in operations(item) {

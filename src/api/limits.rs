@@ -30,11 +30,11 @@ pub struct LimitArgs {
     /// Requests a tenant may send at once before its rate applies.
     #[arg(long, env = "TENANT_BURST", default_value_t = DEFAULTS.api.burst, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub tenant_burst: u32,
-    /// Playback tokens per second per tenant (per key without a tenant), in this process; 0 =
+    /// Playback and chat tokens per second per tenant (per key without a tenant), in this process; 0 =
     /// unlimited. A budget of its own, so viewers joining never starve channel management.
     #[arg(long, env = "TENANT_TOKEN_REQUESTS_PER_SECOND", default_value_t = DEFAULTS.tokens.per_second, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub tenant_token_requests_per_second: u32,
-    /// Playback tokens a tenant may mint at once (a class's viewers joining together).
+    /// Playback and chat tokens a tenant may mint at once (a class's viewers joining together).
     #[arg(long, env = "TENANT_TOKEN_BURST", default_value_t = DEFAULTS.tokens.burst, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub tenant_token_burst: u32,
     /// IVS channels the AWS account may hold in this region (its Service Quotas value; IVS's

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cache;
 mod channel_views;
 pub mod channels;
+pub mod chat;
 mod connections;
 mod contract;
 pub mod drift;
@@ -47,6 +48,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(channels::router())
         .merge(tokens::router())
         .merge(viewers::router())
+        .merge(chat::router())
         .merge(stream_keys::router())
         .merge(playback_keys::router())
         .merge(streams::router())

@@ -25,6 +25,8 @@ use crate::api::error::PROBLEM_JSON;
     tags(
         (name = "channels", description = "Declare, read, change and delete channels"),
         (name = "tokens", description = "Mint playback tokens for private channels; revoke viewers"),
+        (name = "chat", description = "A channel's IVS Chat room: chat tokens for members; moderation \
+                                       (disconnect a user, delete a message, send an event), audited"),
         (name = "stream keys", description = "Hand stream keys to broadcasters; replace them"),
         (name = "playback keys", description = "The managed signing key: list and rotate (admin)"),
         (name = "operations", description = "Operator views: drift between the service and IVS"),

@@ -1,5 +1,5 @@
 //! Request budgets: every authenticated request spends from its tenant's budget (an API key bound
-//! to no tenant has one of its own), minting playback tokens from a second, larger one. Beyond a
+//! to no tenant has one of its own), minting playback and chat tokens from a second, larger one. Beyond a
 //! budget the answer is 429 with `Retry-After`; every answer to a counted request carries the
 //! IETF RateLimit header fields of draft-ietf-httpapi-ratelimit-headers-09 (`RateLimit-Policy:
 //! "api";q=<burst>;w=<seconds to refill it>` and `RateLimit: "api";r=<remaining>;t=<seconds
@@ -35,8 +35,12 @@ pub const POLICY_HEADER: HeaderName = HeaderName::from_static("ratelimit-policy"
 /// `RateLimit`: what is left of it now (same draft).
 pub const STATE_HEADER: HeaderName = HeaderName::from_static("ratelimit");
 
-/// The minting route: it spends from the token budget.
-const TOKEN_ROUTE: &str = "/v1/channels/{id}/playback-tokens";
+/// The minting routes (playback and chat tokens): they spend from the token budget, so members
+/// joining a class never starve channel management, nor the other way round.
+const TOKEN_ROUTES: &[&str] = &[
+    "/v1/channels/{id}/playback-tokens",
+    "/v1/channels/{id}/chat-tokens",
+];
 
 /// Budgets kept at once; beyond it the least used go (they come back full, as an idle one is).
 const MAX_BUDGETS: u64 = 100_000;
@@ -48,7 +52,7 @@ const IDLE: Duration = Duration::from_secs(600);
 pub enum Budget {
     /// Every endpoint but minting.
     Api,
-    /// `POST /v1/channels/{id}/playback-tokens`.
+    /// `POST /v1/channels/{id}/playback-tokens` and `POST /v1/channels/{id}/chat-tokens`.
     Tokens,
 }
 
@@ -141,7 +145,7 @@ pub async fn enforce(State(state): State<AppState>, mut request: Request, next: 
         && request
             .extensions()
             .get::<MatchedPath>()
-            .is_some_and(|p| p.as_str() == TOKEN_ROUTE)
+            .is_some_and(|p| TOKEN_ROUTES.contains(&p.as_str()))
     {
         Budget::Tokens
     } else {
@@ -192,7 +196,7 @@ fn refuse(caller: &Caller, budget: Budget, policy: RatePolicy, wait: Duration) -
     };
     let what = match budget {
         Budget::Api => "request",
-        Budget::Tokens => "playback-token",
+        Budget::Tokens => "token",
     };
     let detail = format!(
         "{whose} has used its {what} budget ({} at once, refilled at {} per second, per service \

@@ -47,6 +47,9 @@ pub struct AwsError {
     pub status: Option<u16>,
     pub class: ErrorClass,
     pub kind: AwsErrorKind,
+    /// For [`AwsErrorKind::BudgetExhausted`]: how much longer than the caller's wait the next
+    /// turn was when it gave up.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl AwsError {
@@ -76,6 +79,20 @@ impl AwsError {
                 ErrorClass::Permanent
             },
             kind,
+            retry_after: None,
+        }
+    }
+
+    /// The client-side rate budget of `operation` is not free within the caller's wait: the
+    /// next turn is `beyond` later than that.
+    pub fn budget_exhausted(operation: &'static str, beyond: std::time::Duration) -> Self {
+        AwsError {
+            retry_after: Some(beyond),
+            ..Self::local(
+                operation,
+                AwsErrorKind::BudgetExhausted,
+                format!("the {operation} rate budget is in use; retry shortly"),
+            )
         }
     }
 }
@@ -179,6 +196,7 @@ where
         message: message.unwrap_or_default(),
         status,
         class,
+        retry_after: None,
     }
 }
 

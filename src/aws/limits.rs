@@ -2,11 +2,15 @@
 //! AWS's fixed, per-account rates instead of turning into throttling (docs/aws-facts.md §2).
 //!
 //! Several replicas share the account's rates: give each replica 1/N of each rate (see README).
+//!
+//! Each operation's calls get evenly spaced turns, handed out in order of arrival: a caller that
+//! answers a person (a chat token) learns at once how long its turn is away and can decline
+//! with a `Retry-After` instead of queueing past its budget.
 
-use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::time::Instant;
 
 /// Requests per second for each class of call. Defaults are AWS's published rates.
 #[derive(Debug, Clone, clap::Args)]
@@ -32,6 +36,25 @@ pub struct RateSettings {
     /// SSM GetParameter(s) per second (AWS standard throughput: 40, shared).
     #[arg(long, env = "SSM_READ_TPS", default_value_t = 40.0)]
     pub ssm_read_tps: f64,
+    /// IVS Chat room calls per second (Create/Get/List/Update/DeleteRoom; AWS: 5 each).
+    #[arg(long, env = "IVSCHAT_ROOM_TPS", default_value_t = 5.0)]
+    pub ivschat_room_tps: f64,
+    /// IVS Chat logging-configuration calls per second (AWS: 3 each).
+    #[arg(long, env = "IVSCHAT_LOGGING_TPS", default_value_t = 3.0)]
+    pub ivschat_logging_tps: f64,
+    /// IVS Chat tag calls per second (Tag/Untag/ListTagsForResource; AWS: 10 each).
+    #[arg(long, env = "IVSCHAT_TAG_TPS", default_value_t = 10.0)]
+    pub ivschat_tag_tps: f64,
+    /// IVS Chat CreateChatToken calls per second (AWS: 200); every chat token is one.
+    #[arg(long, env = "IVSCHAT_TOKEN_TPS", default_value_t = 200.0)]
+    pub ivschat_token_tps: f64,
+    /// IVS Chat DisconnectUser, DeleteMessage and SendEvent calls per second (AWS: 100 each).
+    #[arg(long, env = "IVSCHAT_MODERATION_TPS", default_value_t = 100.0)]
+    pub ivschat_moderation_tps: f64,
+    /// Milliseconds a chat-token or moderation request may wait for its IVS Chat rate; a
+    /// request whose turn is further away gets 429 with `Retry-After` at once.
+    #[arg(long, env = "CHAT_WAIT_BUDGET_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(0..=30_000))]
+    pub chat_wait_budget_ms: u64,
 }
 
 impl Default for RateSettings {
@@ -44,6 +67,12 @@ impl Default for RateSettings {
             ivs_revocation_tps: 10.0,
             ssm_write_tps: 3.0,
             ssm_read_tps: 40.0,
+            ivschat_room_tps: 5.0,
+            ivschat_logging_tps: 3.0,
+            ivschat_tag_tps: 10.0,
+            ivschat_token_tps: 200.0,
+            ivschat_moderation_tps: 100.0,
+            chat_wait_budget_ms: 2000,
         }
     }
 }
@@ -59,6 +88,12 @@ impl RateSettings {
             ivs_revocation_tps: 0.0,
             ssm_write_tps: 0.0,
             ssm_read_tps: 0.0,
+            ivschat_room_tps: 0.0,
+            ivschat_logging_tps: 0.0,
+            ivschat_tag_tps: 0.0,
+            ivschat_token_tps: 0.0,
+            ivschat_moderation_tps: 0.0,
+            chat_wait_budget_ms: 2000,
         }
     }
 }
@@ -73,27 +108,32 @@ pub enum CallClass {
     IvsRevocation,
     SsmWrite,
     SsmRead,
+    ChatRoom,
+    ChatLogging,
+    ChatTag,
+    /// CreateChatToken.
+    ChatToken,
+    /// DisconnectUser, DeleteMessage, SendEvent (each its own budget).
+    ChatModeration,
 }
 
-/// One limiter per operation: AWS's rates apply to each operation separately, so CreateChannel
+/// One pacer per operation: AWS's rates apply to each operation separately, so CreateChannel
 /// and GetChannel do not share a budget.
 #[derive(Clone)]
 pub struct RateLimits {
     settings: Arc<RateSettings>,
-    limiters: Arc<
-        std::sync::Mutex<std::collections::HashMap<&'static str, Arc<DefaultDirectRateLimiter>>>,
-    >,
+    pacers: Arc<Mutex<std::collections::HashMap<&'static str, Arc<Pacer>>>>,
 }
 
 impl RateLimits {
     pub fn new(settings: &RateSettings) -> Self {
         RateLimits {
             settings: Arc::new(settings.clone()),
-            limiters: Default::default(),
+            pacers: Default::default(),
         }
     }
 
-    fn rate(&self, class: CallClass) -> f64 {
+    pub(super) fn rate(&self, class: CallClass) -> f64 {
         let s = &self.settings;
         match class {
             CallClass::IvsChannel => s.ivs_channel_tps,
@@ -103,32 +143,92 @@ impl RateLimits {
             CallClass::IvsRevocation => s.ivs_revocation_tps,
             CallClass::SsmWrite => s.ssm_write_tps,
             CallClass::SsmRead => s.ssm_read_tps,
+            CallClass::ChatRoom => s.ivschat_room_tps,
+            CallClass::ChatLogging => s.ivschat_logging_tps,
+            CallClass::ChatTag => s.ivschat_tag_tps,
+            CallClass::ChatToken => s.ivschat_token_tps,
+            CallClass::ChatModeration => s.ivschat_moderation_tps,
         }
+    }
+
+    /// How long chat-token and moderation requests may wait for their turn.
+    pub fn chat_wait_budget(&self) -> Duration {
+        Duration::from_millis(self.settings.chat_wait_budget_ms)
     }
 
     /// Waits until `operation` may be called. A rate of 0 or less means unlimited.
     pub async fn wait(&self, operation: &'static str, class: CallClass) {
-        let rate = self.rate(class);
-        if rate <= 0.0 {
-            return;
+        if let Some(pacer) = self.pacer(operation, class)
+            && let Ok(turn) = pacer.reserve(None)
+        {
+            tokio::time::sleep_until(turn).await;
         }
-        let limiter = {
-            let mut map = self.limiters.lock().unwrap_or_else(|e| e.into_inner());
+    }
+
+    /// Waits for `operation`'s turn if it comes within `budget`. Otherwise returns at once,
+    /// taking no turn, with how much later than `budget` the next turn is.
+    pub async fn wait_within(
+        &self,
+        operation: &'static str,
+        class: CallClass,
+        budget: Duration,
+    ) -> Result<(), Duration> {
+        if let Some(pacer) = self.pacer(operation, class) {
+            let turn = pacer.reserve(Some(budget))?;
+            tokio::time::sleep_until(turn).await;
+        }
+        Ok(())
+    }
+
+    fn pacer(&self, operation: &'static str, class: CallClass) -> Option<Arc<Pacer>> {
+        let rate = self.rate(class);
+        if rate <= 0.0 || !rate.is_finite() {
+            return None;
+        }
+        let mut map = self.pacers.lock().unwrap_or_else(|e| e.into_inner());
+        Some(
             map.entry(operation)
-                .or_insert_with(|| Arc::new(RateLimiter::direct(quota(rate))))
-                .clone()
-        };
-        limiter.until_ready().await;
+                .or_insert_with(|| Arc::new(Pacer::new(rate)))
+                .clone(),
+        )
     }
 }
 
-/// A quota of `rate` per second, evenly spaced (no burst). AWS's buckets do allow a burst, but
-/// calls released in a burst reach AWS with jitter and the ones that arrive a little early are
+/// `rate` calls per second, evenly spaced (no burst). AWS's buckets do allow a burst, but calls
+/// released in a burst reach AWS with jitter and the ones that arrive a little early are
 /// throttled; measured with `scripts/bench-provision.sh`, spacing them cut 83 throttled
 /// PutParameter calls per 100 channels to none at the same total time.
-fn quota(rate: f64) -> Quota {
-    let period = std::time::Duration::from_secs_f64(1.0 / rate);
-    Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+///
+/// Turns are reserved in order (virtual scheduling): each caller takes the next free instant,
+/// one period after the previous turn or now, whichever is later. A dropped caller leaves its
+/// turn unused, which only slows the rate.
+struct Pacer {
+    period: Duration,
+    next: Mutex<Instant>,
+}
+
+impl Pacer {
+    fn new(rate: f64) -> Self {
+        Pacer {
+            period: Duration::from_secs_f64(1.0 / rate),
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// The caller's turn, or (when it is further away than `budget`) how much further.
+    fn reserve(&self, budget: Option<Duration>) -> Result<Instant, Duration> {
+        let now = Instant::now();
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let turn = (*next).max(now);
+        let wait = turn - now;
+        if let Some(budget) = budget
+            && wait > budget
+        {
+            return Err(wait - budget);
+        }
+        *next = turn + self.period;
+        Ok(turn)
+    }
 }
 
 #[cfg(test)]
@@ -150,6 +250,29 @@ mod tests {
             start.elapsed() >= std::time::Duration::from_millis(1400),
             "{:?}",
             start.elapsed()
+        );
+    }
+
+    #[test]
+    fn turns_beyond_the_budget_are_declined_without_taking_one() {
+        let pacer = Pacer::new(10.0);
+        let start = Instant::now();
+        let budget = Some(Duration::from_millis(250));
+        let answers: Vec<_> = (0..5).map(|_| pacer.reserve(budget)).collect();
+        // Turns at 0, 100 and 200 ms fit; the one at 300 ms is 50 ms beyond the budget.
+        assert!(answers[..3].iter().all(Result::is_ok), "{answers:?}");
+        for declined in &answers[3..] {
+            let beyond = declined.expect_err("beyond the budget");
+            assert!(beyond > Duration::ZERO && beyond <= Duration::from_millis(50));
+        }
+        let next = pacer.reserve(None).expect("no budget, always a turn");
+        assert!(
+            next - start >= Duration::from_millis(300),
+            "declines took no turn"
+        );
+        assert!(
+            next - start < Duration::from_millis(400),
+            "declines took no turn"
         );
     }
 

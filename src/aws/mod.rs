@@ -5,13 +5,15 @@
 //! credentials, `AWS_ENDPOINT_URL*`, retry settings).
 //!
 //! Each AWS service has a module of its own ([`ivs_channels`], [`ivs_resources`], [`ivs_streams`],
-//! [`ssm`]); a new service adds one more module with its client and its methods.
+//! [`ivschat_rooms`], [`ivschat_messaging`], [`ssm`]); a new service adds one more module with its client and its methods.
 
 pub mod errors;
 mod interceptor;
+mod ivschat_messaging;
 mod ivs_channels;
 mod ivs_resources;
 mod ivs_streams;
+mod ivschat_rooms;
 pub mod limits;
 mod ssm;
 mod timeouts;
@@ -25,9 +27,13 @@ use aws_sdk_ivs::error::{ProvideErrorMetadata, SdkError};
 pub use aws_sdk_ivs::primitives::DateTime as AwsTime;
 /// The IVS shapes the facade returns.
 pub use aws_sdk_ivs::types as ivs;
+/// The IVS Chat shapes the facade returns.
+pub use aws_sdk_ivschat::types as ivschat;
 pub use errors::{AwsError, AwsErrorKind, ErrorClass};
 pub use ivs_channels::{BATCH_GET_MAX, CreatedChannel, ivs_name};
 pub use ivs_resources::ImportedKeyPair;
+pub use ivschat_messaging::ChatToken;
+pub use ivschat_rooms::ChatRoom;
 pub use limits::{CallClass, RateLimits, RateSettings};
 pub use ssm::PutParameter;
 pub use timeouts::TimeoutSettings;
@@ -54,6 +60,11 @@ pub struct Aws {
     /// caller retries instead, after looking for what the first attempt may have made.
     ivs_once: aws_sdk_ivs::Client,
     ssm: aws_sdk_ssm::Client,
+    /// IVS Chat (rooms, logging configurations, tokens, moderation).
+    ivschat: aws_sdk_ivschat::Client,
+    /// The chat client with the SDK's retry off, for CreateRoom and
+    /// CreateLoggingConfiguration, for the same reason as `ivs_once`.
+    ivschat_once: aws_sdk_ivschat::Client,
     limits: RateLimits,
     sdk: aws_config::SdkConfig,
     timeouts: TimeoutSettings,
@@ -61,7 +72,8 @@ pub struct Aws {
 
 impl Aws {
     /// Builds the clients from the SDK's standard configuration chain: region, credentials,
-    /// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_IVS` / `AWS_ENDPOINT_URL_SSM`, retry settings.
+    /// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_IVS` / `AWS_ENDPOINT_URL_SSM` /
+    /// `AWS_ENDPOINT_URL_IVSCHAT`, retry settings.
     pub async fn from_env(
         rates: &RateSettings,
         timeouts: &TimeoutSettings,
@@ -100,10 +112,18 @@ impl Aws {
             .interceptor(interceptor::CallMetrics)
             .timeout_config(timeouts.sdk(operation))
             .build();
+        let ivschat = aws_sdk_ivschat::config::Builder::from(sdk)
+            .interceptor(interceptor::CallMetrics)
+            .timeout_config(timeouts.sdk(operation));
+        let ivschat_once = ivschat
+            .clone()
+            .retry_config(aws_config::retry::RetryConfig::disabled());
         Aws {
             ivs: aws_sdk_ivs::Client::from_conf(ivs.build()),
             ivs_once: aws_sdk_ivs::Client::from_conf(ivs_once.build()),
             ssm: aws_sdk_ssm::Client::from_conf(ssm),
+            ivschat: aws_sdk_ivschat::Client::from_conf(ivschat.build()),
+            ivschat_once: aws_sdk_ivschat::Client::from_conf(ivschat_once.build()),
             limits,
             sdk: sdk.clone(),
             timeouts,
@@ -155,8 +175,9 @@ impl Aws {
         send.await.map_err(|e| from_sdk(op.name, e))
     }
 
-    /// Like [`Aws::call`], but gives up with [`AwsErrorKind::BudgetExhausted`] when the rate
-    /// budget is not free within `budget` (reads that answer people and must not queue).
+    /// Like [`Aws::call`], but gives up at once with [`AwsErrorKind::BudgetExhausted`] when the
+    /// operation's turn is further away than `budget` (calls that answer people and must not
+    /// queue). The request is built before the turn, sent only after it.
     async fn call_within<T, E, R, F>(
         &self,
         op: Op,
@@ -168,15 +189,8 @@ impl Aws {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug + HasStatus,
     {
-        if tokio::time::timeout(budget, self.limits.wait(op.name, op.class))
-            .await
-            .is_err()
-        {
-            return Err(AwsError::local(
-                op.name,
-                AwsErrorKind::BudgetExhausted,
-                format!("the {} rate budget is in use; retry shortly", op.name),
-            ));
+        if let Err(beyond) = self.limits.wait_within(op.name, op.class, budget).await {
+            return Err(AwsError::budget_exhausted(op.name, beyond));
         }
         send.await.map_err(|e| from_sdk(op.name, e))
     }

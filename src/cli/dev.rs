@@ -81,6 +81,9 @@ async fn reset_for_fresh_simulator(pool: &sqlx::PgPool) -> anyhow::Result<()> {
 }
 
 fn dev_guide(addr: std::net::SocketAddr, aws_endpoint: &str, key: &str) -> String {
+    // The simulator serves IVS Chat's messaging WebSocket at its root, as AWS does at
+    // wss://edge.ivschat.<region>.amazonaws.com.
+    let chat_ws = format!("{}/", aws_endpoint.replacen("http", "ws", 1));
     format!(
         r#"
 ivs-provisioner dev mode is running on http://{addr}
@@ -93,19 +96,23 @@ A new admin API key (shown once; each start makes a new one):
   export IVSP=http://{addr}
 
 Try the whole journey (copy-paste line by line):
-  # 1. declare a private, recorded channel: 202 (the same request again: 200, same channel)
-  ID=$(curl -s -X POST $IVSP/v1/channels -H "Authorization: Bearer $IVSP_KEY" -H 'Content-Type: application/json' -d '{{"tenant":"acme","name":"yoga-101","authorized":true,"recording":{{"s3_bucket_name":"acme-recordings"}}}}' | sed -E 's/^[{{]"id":"([^"]+)".*/\1/'); echo "channel $ID"
-  # 2. wait until the reconciler has made it in IVS (seconds), then read it: outputs, live status
+  # 1. declare a private, recorded channel with a chat room: 202 (the same request again: 200, same channel)
+  ID=$(curl -s -X POST $IVSP/v1/channels -H "Authorization: Bearer $IVSP_KEY" -H 'Content-Type: application/json' -d '{{"tenant":"acme","name":"yoga-101","authorized":true,"recording":{{"s3_bucket_name":"acme-recordings"}},"chat":{{"enabled":true}}}}' | sed -E 's/^[{{]"id":"([^"]+)".*/\1/'); echo "channel $ID"
+  # 2. wait until the reconciler has made it in IVS and IVS Chat (seconds), then read it: outputs, live status
   until curl -s $IVSP/v1/channels/$ID -H "Authorization: Bearer $IVSP_KEY" | grep -q '"phase":"ready"'; do sleep 1; done
   curl -s $IVSP/v1/channels/$ID -H "Authorization: Bearer $IVSP_KEY"; echo
   # 3. mint a playback token for a member (playback_url already carries ?token=)
   curl -s -X POST $IVSP/v1/channels/$ID/playback-tokens -H "Authorization: Bearer $IVSP_KEY" -H 'Content-Type: application/json' -d '{{"viewer_id":"member-42","ttl_seconds":300}}'; echo
-  # 4. read the stream key for the broadcaster (also in SSM: /live/acme/yoga-101/stream-key)
+  # 4. mint a chat token for the member (one IVS Chat call; their chat client connects to {chat_ws} with
+  #    the token as its WebSocket sub-protocol), and tell the class's chat it starts soon (audited)
+  curl -s -X POST $IVSP/v1/channels/$ID/chat-tokens -H "Authorization: Bearer $IVSP_KEY" -H 'Content-Type: application/json' -d '{{"user_id":"member-42","capabilities":["SEND_MESSAGE"]}}'; echo
+  curl -s -X POST $IVSP/v1/channels/$ID/chat/events -H "Authorization: Bearer $IVSP_KEY" -H 'Content-Type: application/json' -d '{{"event_name":"class_starts_soon","attributes":{{"minutes":"5"}}}}'; echo
+  # 5. read the stream key for the broadcaster (also in SSM: /live/acme/yoga-101/stream-key)
   curl -s $IVSP/v1/channels/$ID/stream-key -H "Authorization: Bearer $IVSP_KEY"; echo
-  # 5. change it (JSON merge patch) and read its audit trail
+  # 6. change it (JSON merge patch) and read its audit trail
   curl -s -X PATCH $IVSP/v1/channels/$ID -H "Authorization: Bearer $IVSP_KEY" -H 'Content-Type: application/merge-patch+json' -d '{{"latency_mode":"NORMAL"}}'; echo
   curl -s $IVSP/v1/channels/$ID/events -H "Authorization: Bearer $IVSP_KEY"; echo
-  # 6. delete it (202; the reconciler removes it from IVS and SSM)
+  # 7. delete it (202; the reconciler removes it, and its chat room, from IVS, IVS Chat and SSM)
   curl -s -X DELETE $IVSP/v1/channels/$ID -H "Authorization: Bearer $IVSP_KEY"; echo
 
 Webhooks (do this before step 1 to hear the whole journey):

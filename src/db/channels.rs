@@ -7,7 +7,7 @@ use sqlx::types::Json;
 use sqlx::{FromRow, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::domain::channel::{ChannelSpec, RecordingSpec};
+use crate::domain::channel::ChannelSpec;
 use crate::domain::{ChannelOutputs, LastError, Phase};
 
 const COLUMNS: &str = "id, tenant, name, spec, generation, observed_generation, phase, outputs, \
@@ -285,21 +285,6 @@ pub async fn live_by_arns(
     )
     .bind(arns)
     .fetch_all(db)
-    .await
-}
-
-/// Live channels other than `except` recorded with these settings.
-pub async fn count_recording_users(
-    db: impl PgExecutor<'_>,
-    settings: &RecordingSpec,
-    except: Uuid,
-) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "select count(*) from channels where deleted_at is null and id <> $1 and spec->'recording' = $2",
-    )
-    .bind(except)
-    .bind(Json(settings))
-    .fetch_one(db)
     .await
 }
 

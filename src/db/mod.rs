@@ -10,7 +10,7 @@ pub mod events;
 pub mod explain;
 pub mod locks;
 pub mod playback_keys;
-pub mod recording_configurations;
+pub mod shared_configurations;
 pub mod tenant_limits;
 pub mod webhooks;
 

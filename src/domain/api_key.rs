@@ -49,6 +49,11 @@ pub enum Scope {
     #[value(name = "webhooks:manage")]
     #[strum(serialize = "webhooks:manage")]
     WebhooksManage,
+    /// Moderate a channel's chat: disconnect users, delete messages, send events.
+    #[serde(rename = "chat:moderate")]
+    #[value(name = "chat:moderate")]
+    #[strum(serialize = "chat:moderate")]
+    ChatModerate,
     /// Everything, including operator endpoints.
     #[serde(rename = "admin")]
     #[value(name = "admin")]

@@ -26,6 +26,12 @@ pub const MAX_TIME_CHARS: usize = 64;
 pub const THUMBNAIL_INTERVAL_SECS: (i64, i64) = (1, 60);
 /// `recording.reconnect_window_seconds`, inclusive (IVS's range).
 pub const RECONNECT_WINDOW_SECS: (i64, i64) = (0, 300);
+/// `chat.maximum_message_rate_per_second`, inclusive, and IVS Chat's default (docs/aws-facts.md §12).
+pub const CHAT_MESSAGE_RATE: (i64, i64) = (1, 100);
+pub const CHAT_MESSAGE_RATE_DEFAULT: u32 = 10;
+/// `chat.maximum_message_length` in characters, inclusive, and IVS Chat's default.
+pub const CHAT_MESSAGE_LENGTH: (i64, i64) = (1, 500);
+pub const CHAT_MESSAGE_LENGTH_DEFAULT: u32 = 500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -48,6 +54,14 @@ pub enum Preset {
 pub enum LatencyMode {
     Low,
     Normal,
+}
+
+/// What IVS Chat does with a message when the review handler fails or times out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FallbackResult {
+    Allow,
+    Deny,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -110,6 +124,8 @@ pub struct ChannelRequest {
     pub playback_public_key_pem: Option<String>,
     /// Record broadcasts to S3; null or absent disables recording.
     pub recording: Option<RecordingRequest>,
+    /// An IVS Chat room beside the channel; null or absent means no room.
+    pub chat: Option<ChatRequest>,
     /// Extra tags for the IVS channel (at most 46: IVS allows 50 and the service uses 4); keys
     /// 1-128 characters, values up to 256.
     pub tags: Option<BTreeMap<String, String>>,
@@ -140,6 +156,51 @@ pub struct RecordingRequest {
     pub reconnect_window_seconds: Option<i64>,
 }
 
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "maximum_message_rate_per_second": 10,
+    "maximum_message_length": 300,
+    "log_to_s3_bucket": "acme-class-recordings"
+}))]
+pub struct ChatRequest {
+    /// Default true; false deletes the room but keeps these settings.
+    pub enabled: Option<bool>,
+    /// 1-100 messages per second for the whole room, default 10.
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    pub maximum_message_rate_per_second: Option<i64>,
+    /// 1-500 characters (code points) per message, default 500.
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    pub maximum_message_length: Option<i64>,
+    /// A Lambda function that reviews (allows, denies or rewrites) each message.
+    pub message_review_handler: Option<MessageReviewHandlerRequest>,
+    /// Archive the chat log to this existing S3 bucket (S3's naming rules), e.g. the
+    /// recording bucket, so a class's transcript lands next to its recording.
+    #[schema(
+        example = "acme-class-recordings",
+        min_length = 3,
+        max_length = 63,
+        pattern = "^[a-z0-9][a-z0-9.-]*[a-z0-9]$"
+    )]
+    pub log_to_s3_bucket: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MessageReviewHandlerRequest {
+    /// The ARN of a Lambda function, `arn:aws:lambda:<region>:<account>:function:<name>`.
+    #[schema(
+        example = "arn:aws:lambda:eu-west-1:123456789012:function:review-chat",
+        required = true,
+        max_length = 170,
+        pattern = "^arn:aws:lambda:[a-z0-9-]+:[0-9]{12}:function:.+"
+    )]
+    pub lambda_arn: Option<String>,
+    /// What happens to a message when the handler fails or times out; default ALLOW.
+    #[schema(value_type = Option<FallbackResult>)]
+    pub fallback_result: Option<String>,
+}
+
 /// A validated channel spec with every default filled in: what is stored and what the
 /// reconciler makes true.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -155,8 +216,26 @@ pub struct ChannelSpec {
     pub insecure_ingest: bool,
     pub playback_public_key_pem: Option<String>,
     pub recording: Option<RecordingSpec>,
+    /// Absent from specs stored before chat existed, and from channels without chat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat: Option<ChatSpec>,
     pub tags: BTreeMap<String, String>,
     pub delete_after: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub struct ChatSpec {
+    pub enabled: bool,
+    pub maximum_message_rate_per_second: u32,
+    pub maximum_message_length: u32,
+    pub message_review_handler: Option<MessageReviewHandlerSpec>,
+    pub log_to_s3_bucket: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub struct MessageReviewHandlerSpec {
+    pub lambda_arn: String,
+    pub fallback_result: FallbackResult,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -168,6 +247,11 @@ pub struct RecordingSpec {
 }
 
 impl ChannelSpec {
+    /// The chat settings when the channel should have a room now.
+    pub fn chat_room(&self) -> Option<&ChatSpec> {
+        self.chat.as_ref().filter(|c| c.enabled)
+    }
+
     /// The spec as a JSON document in the request's shape: what a merge patch applies to.
     pub fn to_request_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_default()

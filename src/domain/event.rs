@@ -32,6 +32,10 @@ pub enum EventKind {
     RetryRequested,
     StreamKeyRotationRequested,
     ViewerSessionRevoked,
+    // Chat moderation in the channel's room: DisconnectUser, DeleteMessage, SendEvent.
+    ChatUserDisconnected,
+    ChatMessageDeleted,
+    ChatEventSent,
     // Written by the reconciler.
     CreatedInIvs,
     Adopted,
@@ -43,6 +47,9 @@ pub enum EventKind {
     Failed,
     DeleteAfterReached,
     Deleted,
+    // The channel's IVS Chat room (adoption, duplicates and recreation use the kinds above).
+    ChatRoomCreated,
+    ChatRoomDeleted,
     // Written by the drift sweep.
     DriftDetected,
     // Written by the API in a tenant's own trail (`tenant_limit_events`), not a channel's.

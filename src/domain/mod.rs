@@ -4,6 +4,7 @@
 
 pub mod api_key;
 pub mod channel;
+pub mod chat_access;
 pub mod event;
 pub mod field_error;
 pub mod keys;

@@ -16,6 +16,10 @@ pub struct ChannelOutputs {
     pub playback_url: Option<String>,
     pub recording_configuration_arn: Option<String>,
     pub playback_key_pair_fingerprint: Option<String>,
+    /// The IVS Chat room of a channel with `chat` enabled.
+    pub chat_room_arn: Option<String>,
+    /// The room's ID (the last part of its ARN), as chat clients and tokens name it.
+    pub chat_room_id: Option<String>,
 }
 
 impl ChannelOutputs {

@@ -43,6 +43,17 @@ pub fn recording_name(key: &str) -> String {
     format!("ivsp-rec-{key}")
 }
 
+/// The stable identity of a chat-log destination bucket: the table key and part of the IVS
+/// Chat name (bucket names may hold dots, which IVS Chat names may not).
+pub fn chat_logging_key(bucket: &str) -> String {
+    hex::encode(&Sha256::digest(bucket.as_bytes())[..8])
+}
+
+/// The IVS Chat name of the shared logging configuration with this key.
+pub fn chat_logging_name(key: &str) -> String {
+    format!("ivsp-chatlog-{key}")
+}
+
 /// The IVS name of a caller-supplied key pair.
 pub fn caller_key_name(fingerprint: &str) -> String {
     format!("ivsp-key-{}", &fingerprint[..16.min(fingerprint.len())])

@@ -10,6 +10,9 @@ pub const MAX_BUCKET_CHARS: usize = 63;
 /// What every bucket name matches (the OpenAPI document states it; [`s3_bucket_name`] checks
 /// it and S3's further rules).
 pub const BUCKET_PATTERN: &str = "^[a-z0-9][a-z0-9.-]*[a-z0-9]$";
+/// IVS Chat's limit on a message review handler's ARN (docs/aws-facts.md §12).
+pub const MAX_LAMBDA_ARN_CHARS: usize = 170;
+
 /// A P-384 public key PEM has about 215 characters; this leaves room for comments and CRLFs.
 pub const MAX_PUBLIC_KEY_PEM_CHARS: usize = 4096;
 /// Every public key PEM contains this header (an unanchored pattern in the OpenAPI document).
@@ -87,6 +90,53 @@ pub fn s3_bucket_name(name: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The ARN of a Lambda function, the only message review handler IVS Chat accepts
+/// (`arn:aws:lambda:<region>:<12-digit account>:function:<name>`, docs/aws-facts.md §12). The
+/// message says what kind of ARN was given instead, so a layer, an event-source mapping or a
+/// function *name* is easy to correct.
+pub fn lambda_function_arn(arn: &str) -> Result<(), String> {
+    const EXAMPLE: &str = "arn:aws:lambda:eu-west-1:123456789012:function:review-chat";
+    let len = arn.chars().count();
+    if len > MAX_LAMBDA_ARN_CHARS {
+        return Err(format!(
+            "lambda_arn must be at most {MAX_LAMBDA_ARN_CHARS} characters (this one has {len})"
+        ));
+    }
+    let parts: Vec<&str> = arn.splitn(7, ':').collect();
+    let problem = match parts.as_slice() {
+        ["arn", "aws", "lambda", region, account, "function", name] => {
+            if region.is_empty()
+                || !region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                Some("its region is not a region name".to_owned())
+            } else if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                Some("its account must be 12 digits".to_owned())
+            } else if name.is_empty() {
+                Some("it names no function".to_owned())
+            } else {
+                None
+            }
+        }
+        ["arn", partition, "lambda", _, _, "function", _] => Some(format!(
+            "IVS Chat accepts functions in the 'aws' partition only, not '{partition}'"
+        )),
+        ["arn", _, "lambda", _, _, kind, ..] if *kind != "function" => Some(format!(
+            "this is the ARN of a Lambda {kind}, not of a function"
+        )),
+        ["arn", _, "lambda", ..] => Some("it names no function".to_owned()),
+        ["arn", _, service, ..] => Some(format!("this is an ARN of {service}, not of Lambda")),
+        _ => Some("this is not an ARN (give the function's ARN, not its name)".to_owned()),
+    };
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(format!(
+            "lambda_arn must be the ARN of a Lambda function, e.g. {EXAMPLE}: {problem}"
+        )),
+    }
 }
 
 /// A space in AWS's tag rule (Unicode separators): tabs, newlines and other control characters
@@ -215,6 +265,47 @@ mod tests {
         ] {
             assert!(s3_bucket_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn review_handlers_must_be_lambda_function_arns() {
+        for ok in [
+            "arn:aws:lambda:eu-west-1:123456789012:function:review",
+            "arn:aws:lambda:us-east-1:123456789012:function:review:live",
+        ] {
+            assert!(lambda_function_arn(ok).is_ok(), "{ok}");
+        }
+        for (bad, says) in [
+            ("review-chat", "not an ARN"),
+            ("arn:aws:sqs:eu-west-1:123456789012:queue", "of sqs"),
+            (
+                "arn:aws:lambda:eu-west-1:123456789012:layer:x:1",
+                "Lambda layer",
+            ),
+            ("arn:aws:lambda:eu-west-1:1234:function:x", "12 digits"),
+            ("arn:aws:lambda:EU:123456789012:function:x", "region"),
+            (
+                "arn:aws:lambda:eu-west-1:123456789012:function:",
+                "no function",
+            ),
+            (
+                "arn:aws:lambda:eu-west-1:123456789012:function",
+                "no function",
+            ),
+            (
+                "arn:aws-cn:lambda:cn-north-1:123456789012:function:x",
+                "partition",
+            ),
+        ] {
+            let message = lambda_function_arn(bad).unwrap_err();
+            assert!(message.contains(says), "{bad}: {message}");
+            assert!(message.contains("arn:aws:lambda:"), "{message}");
+        }
+        let long = format!(
+            "arn:aws:lambda:eu-west-1:123456789012:function:{}",
+            "f".repeat(130)
+        );
+        assert!(lambda_function_arn(&long).unwrap_err().contains("170"));
     }
 
     #[test]

@@ -8,8 +8,10 @@ use serde::Deserialize;
 
 use super::FieldError;
 use super::channel::{
-    ChannelRequest, ChannelSpec, ChannelType, LatencyMode, MAX_CALLER_TAGS, MAX_NAME_CHARS,
-    MAX_TENANT_CHARS, MAX_TIME_CHARS, Preset, RECONNECT_WINDOW_SECS, RESERVED_TAG_KEYS,
+    CHAT_MESSAGE_LENGTH, CHAT_MESSAGE_LENGTH_DEFAULT, CHAT_MESSAGE_RATE, CHAT_MESSAGE_RATE_DEFAULT,
+    ChannelRequest, ChannelSpec, ChannelType, ChatRequest, ChatSpec, FallbackResult, LatencyMode,
+    MAX_CALLER_TAGS, MAX_NAME_CHARS, MAX_TENANT_CHARS, MAX_TIME_CHARS, MessageReviewHandlerRequest,
+    MessageReviewHandlerSpec, Preset, RECONNECT_WINDOW_SECS, RESERVED_TAG_KEYS,
     RESERVED_TAG_PREFIX, RecordingRequest, RecordingSpec, THUMBNAIL_INTERVAL_SECS,
     ThumbnailRecordingMode,
 };
@@ -149,6 +151,7 @@ impl ChannelRequest {
         });
 
         let recording = self.recording.map(|r| validate_recording(&mut errors, r));
+        let chat = self.chat.map(|c| validate_chat(&mut errors, c));
         let tags = validate_tags(&mut errors, self.tags.unwrap_or_default());
         let delete_after = self.delete_after.map(|raw| {
             validate_delete_after(
@@ -174,6 +177,7 @@ impl ChannelRequest {
             insecure_ingest: self.insecure_ingest.unwrap_or(false),
             playback_public_key_pem: playback_public_key_pem.map(|p| p.trim().to_owned()),
             recording: recording.flatten(),
+            chat: chat.flatten(),
             tags,
             delete_after: delete_after.flatten(),
         })
@@ -219,6 +223,71 @@ fn validate_recording(errors: &mut Errors, r: RecordingRequest) -> Option<Record
         thumbnail_recording_mode: mode?,
         thumbnail_target_interval_seconds: interval?,
         reconnect_window_seconds: window?,
+    })
+}
+
+fn validate_chat(errors: &mut Errors, c: ChatRequest) -> Option<ChatSpec> {
+    let rate = range(
+        errors,
+        "/chat/maximum_message_rate_per_second",
+        c.maximum_message_rate_per_second,
+        CHAT_MESSAGE_RATE.0,
+        CHAT_MESSAGE_RATE.1,
+        CHAT_MESSAGE_RATE_DEFAULT,
+    );
+    let length = range(
+        errors,
+        "/chat/maximum_message_length",
+        c.maximum_message_length,
+        CHAT_MESSAGE_LENGTH.0,
+        CHAT_MESSAGE_LENGTH.1,
+        CHAT_MESSAGE_LENGTH_DEFAULT,
+    );
+    // Absent is `Some(None)`; present but invalid is `None` (recorded as an error).
+    let handler = match c.message_review_handler {
+        None => Some(None),
+        Some(h) => validate_review_handler(errors, h).map(Some),
+    };
+    let bucket = match c.log_to_s3_bucket {
+        None => Some(None),
+        Some(b) => errors
+            .check("/chat/log_to_s3_bucket", b, |b| rules::s3_bucket_name(b))
+            .map(Some),
+    };
+    Some(ChatSpec {
+        enabled: c.enabled.unwrap_or(true),
+        maximum_message_rate_per_second: rate?,
+        maximum_message_length: length?,
+        message_review_handler: handler?,
+        log_to_s3_bucket: bucket?,
+    })
+}
+
+fn validate_review_handler(
+    errors: &mut Errors,
+    h: MessageReviewHandlerRequest,
+) -> Option<MessageReviewHandlerSpec> {
+    let field = "/chat/message_review_handler/lambda_arn";
+    let arn = match h.lambda_arn {
+        None => {
+            errors.add(
+                field,
+                "lambda_arn is required when message_review_handler is set",
+            );
+            None
+        }
+        Some(a) => errors.check(field, a, |a| rules::lambda_function_arn(a)),
+    };
+    let fallback = parse_enum::<FallbackResult>(
+        errors,
+        "/chat/message_review_handler/fallback_result",
+        h.fallback_result,
+        "ALLOW or DENY",
+    )
+    .map(|f| f.unwrap_or(FallbackResult::Allow));
+    Some(MessageReviewHandlerSpec {
+        lambda_arn: arn?,
+        fallback_result: fallback?,
     })
 }
 
@@ -349,6 +418,57 @@ mod tests {
     }
 
     #[test]
+    fn chat_defaults_follow_ivs_chat() {
+        let spec = request(json!({"tenant": "t", "name": "c", "chat": {}}))
+            .validate(Utc::now(), None)
+            .unwrap();
+        let chat = spec.chat_room().expect("enabled by default");
+        assert_eq!(chat.maximum_message_rate_per_second, 10);
+        assert_eq!(chat.maximum_message_length, 500);
+        assert_eq!(chat.message_review_handler, None);
+        let handler = request(json!({"tenant": "t", "name": "c", "chat": {"enabled": false,
+            "message_review_handler": {"lambda_arn": "arn:aws:lambda:eu-west-1:123456789012:function:r"}}}))
+        .validate(Utc::now(), None)
+        .unwrap();
+        assert!(handler.chat_room().is_none());
+        let h = handler.chat.unwrap().message_review_handler.unwrap();
+        assert_eq!(h.fallback_result, FallbackResult::Allow);
+    }
+
+    #[test]
+    fn every_bad_chat_field_is_reported_at_once() {
+        let result = request(json!({"tenant": "t", "name": "c", "chat": {
+            "maximum_message_rate_per_second": 101, "maximum_message_length": 0,
+            "message_review_handler": {"lambda_arn": "review-chat", "fallback_result": "MAYBE"},
+            "log_to_s3_bucket": "Not_A_Bucket"
+        }}))
+        .validate(Utc::now(), None);
+        let mut got = fields(result);
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                "/chat/log_to_s3_bucket",
+                "/chat/maximum_message_length",
+                "/chat/maximum_message_rate_per_second",
+                "/chat/message_review_handler/fallback_result",
+                "/chat/message_review_handler/lambda_arn",
+            ]
+        );
+        let missing =
+            request(json!({"tenant": "t", "name": "c", "chat": {"message_review_handler": {}}}));
+        assert_eq!(
+            fields(missing.validate(Utc::now(), None)),
+            vec!["/chat/message_review_handler/lambda_arn"]
+        );
+        for (rate, length) in [(1, 1), (100, 500)] {
+            let edge = request(json!({"tenant": "t", "name": "c", "chat": {
+                "maximum_message_rate_per_second": rate, "maximum_message_length": length}}));
+            assert!(edge.validate(Utc::now(), None).is_ok());
+        }
+    }
+
+    #[test]
     fn preset_only_with_advanced_types() {
         let bad = request(
             json!({"tenant": "t", "name": "c", "type": "STANDARD", "preset": "HIGHER_BANDWIDTH_DELIVERY"}),
@@ -425,6 +545,8 @@ mod tests {
         let spec = request(json!({
             "tenant": "t", "name": "c", "type": "ADVANCED_SD", "authorized": true,
             "recording": {"s3_bucket_name": "b-1", "thumbnail_recording_mode": "DISABLED"},
+            "chat": {"maximum_message_length": 200, "log_to_s3_bucket": "b-1",
+                     "message_review_handler": {"lambda_arn": "arn:aws:lambda:eu-west-1:123456789012:function:r", "fallback_result": "DENY"}},
             "tags": {"Team": "live"}, "delete_after": "2999-01-01T00:00:00Z"
         }))
         .validate(Utc::now(), None)

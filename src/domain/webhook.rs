@@ -141,6 +141,8 @@ impl WebhookEventType {
             ),
             recording_configuration_arn: None,
             playback_key_pair_fingerprint: None,
+            chat_room_arn: None,
+            chat_room_id: None,
         };
         let phase = match self {
             Self::ChannelFailed => Phase::Failed,

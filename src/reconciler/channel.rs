@@ -8,8 +8,11 @@
 use chrono::Utc;
 use serde_json::json;
 
+use super::shared::{self, Shared};
 use super::step::StepError;
-use super::{Ctx, caller_keys, ivs_channel, publish, recording, stream_keys, tags};
+use super::tags::Service;
+use super::{Ctx, caller_keys, chat_room, ivs_channel, publish, stream_keys, tags};
+use crate::db::shared_configurations::SharedKind;
 use crate::db::{self, claims::Claimed};
 use crate::domain::event::actor::RECONCILER;
 use crate::domain::resources::{desired_tags, parameter_tags, parameters};
@@ -43,7 +46,7 @@ pub async fn reconcile(ctx: &Ctx, row: &Claimed) -> Result<(), StepError> {
 async fn provision(ctx: &Ctx, row: &Claimed) -> Result<(), StepError> {
     let spec = &row.spec.0;
     let recording_arn = match &spec.recording {
-        Some(recording) => Some(recording::ensure(ctx, recording).await?),
+        Some(recording) => Some(shared::ensure(ctx, Shared::Recording(recording)).await?),
         None => None,
     };
     // A private channel's tokens verify against the caller's key if it brought one, else
@@ -57,13 +60,15 @@ async fn provision(ctx: &Ctx, row: &Claimed) -> Result<(), StepError> {
     let (channel, created_key) =
         ivs_channel::find_or_create(ctx, row, recording_arn.as_deref()).await?;
     let arn = channel.arn().unwrap_or_default().to_owned();
-    let outputs = ivs_channel::outputs(
+    let mut outputs = ivs_channel::outputs(
         &channel,
         recording_arn.as_deref(),
         key_fingerprint
             .as_deref()
             .or(row.outputs.0.playback_key_pair_fingerprint.as_deref()),
     );
+    outputs.chat_room_arn = row.outputs.0.chat_room_arn.clone();
+    outputs.chat_room_id = row.outputs.0.chat_room_id.clone();
     db::claims::save_outputs(&ctx.pool, row, &outputs).await?;
 
     let previous_recording = channel
@@ -80,7 +85,10 @@ async fn provision(ctx: &Ctx, row: &Claimed) -> Result<(), StepError> {
         )
         .await?;
     }
-    tags::sync(ctx, &arn, channel.tags(), &desired_tags(row.id, spec)).await?;
+    let want_tags = desired_tags(row.id, spec);
+    tags::sync(ctx, Service::Ivs, &arn, channel.tags(), &want_tags).await?;
+    // A channel with chat is ready only together with its room.
+    chat_room::reconcile(ctx, row, &mut outputs).await?;
 
     let rotation = row.stream_key_rotation_requested_at;
     let stream_key = match (created_key, rotation) {
@@ -108,7 +116,7 @@ async fn provision(ctx: &Ctx, row: &Claimed) -> Result<(), StepError> {
     }
 
     if let Some(previous) = previous_recording.filter(|p| Some(p) != recording_arn.as_ref()) {
-        recording::release_by_arn(ctx, row, &previous).await?;
+        shared::release_by_arn(ctx, SharedKind::Recording, row, &previous).await?;
     }
     release_replaced_caller_key(ctx, row, key_fingerprint.as_deref()).await?;
     let mut tx = ctx.pool.begin().await?;
@@ -137,8 +145,8 @@ async fn release_replaced_caller_key(
     Ok(())
 }
 
-/// Deletes the channel (and any channel carrying its identity tag), its SSM parameters, and
-/// releases its recording configuration and caller key. Keeps the row as history.
+/// Deletes the channel (and any channel carrying its identity tag), its chat room, its SSM
+/// parameters, and releases its recording and chat logging configurations and caller key. Keeps the row as history.
 async fn delete(ctx: &Ctx, row: &Claimed) -> Result<(), StepError> {
     let spec = &row.spec.0;
     let mut arns = ivs_channel::arns_with_identity(ctx, row).await?;
@@ -148,9 +156,12 @@ async fn delete(ctx: &Ctx, row: &Claimed) -> Result<(), StepError> {
     for arn in &arns {
         ivs_channel::delete(ctx, arn, row.delete_force).await?;
     }
+    if row.outputs.0.chat_room_arn.is_some() || spec.chat.is_some() {
+        chat_room::delete_all(ctx, row, row.outputs.0.chat_room_arn.as_deref()).await?;
+    }
     publish::unpublish(ctx, &spec.tenant, &spec.name).await?;
     if let Some(settings) = &spec.recording {
-        recording::release(ctx, settings, row.id).await?;
+        shared::release(ctx, Shared::Recording(settings), row.id).await?;
     }
     if let Some(pem) = &spec.playback_public_key_pem {
         caller_keys::release(ctx, pem, row.id).await?;

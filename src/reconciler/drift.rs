@@ -1,7 +1,8 @@
 //! The periodic drift sweep: compares what IVS holds with what the rows say, 50 channels per
 //! BatchGetChannel. A channel deleted or changed outside the service puts its row back to work
 //! (the reconciler recreates or repairs it, with audit events); IVS channels carrying the
-//! service's identity tag that no live row owns are reported as orphans. One sweep runs at a
+//! service's identity tag that no live row owns are reported as orphans. Chat rooms are checked
+//! the same way (deleted ones recreated, stray ones reported). One sweep runs at a
 //! time across all replicas (an advisory lock) and at most once per interval.
 
 use std::collections::{HashMap, HashSet};
@@ -91,8 +92,16 @@ pub async fn sweep(ctx: &Ctx) -> Result<SweepReport, StepError> {
     for chunk in rows.chunks(BATCH_GET_MAX) {
         report.findings.extend(check_batch(ctx, chunk).await?);
     }
-    let (orphans, seen) = find_orphans(ctx).await?;
+    let live: HashSet<String> = db::channels::live_ids(&ctx.pool)
+        .await?
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect();
+    let (orphans, seen) = find_orphans(ctx, &live).await?;
     report.findings.extend(orphans);
+    report
+        .findings
+        .extend(check_rooms(ctx, &rows, &live).await?);
     report.ivs_channels_seen = seen;
     for finding in &report.findings {
         record(ctx, sweep_id, finding).await?;
@@ -169,12 +178,10 @@ fn differences(row: &ReadyChannel, channel: &Channel) -> Option<Value> {
 }
 
 /// IVS channels with the service's identity tag whose row is gone or deleted.
-async fn find_orphans(ctx: &Ctx) -> Result<(Vec<Finding>, usize), StepError> {
-    let live: HashSet<String> = db::channels::live_ids(&ctx.pool)
-        .await?
-        .into_iter()
-        .map(|id| id.to_string())
-        .collect();
+async fn find_orphans(
+    ctx: &Ctx,
+    live: &HashSet<String>,
+) -> Result<(Vec<Finding>, usize), StepError> {
     let summaries = ctx.aws.list_channels(None).await?;
     let orphans = summaries
         .iter()
@@ -189,6 +196,50 @@ async fn find_orphans(ctx: &Ctx) -> Result<(Vec<Finding>, usize), StepError> {
         })
         .collect();
     Ok((orphans, summaries.len()))
+}
+
+/// Chat rooms, one ListRooms listing for all: a ready channel whose room IVS Chat no longer has
+/// (IVS deletes rooms that stay idle for long) goes back to work and the reconciler recreates
+/// the room; a room with the identity tag that no live channel owns, or that is not the room
+/// its ready channel uses, is reported as an orphan. Skipped while no ready channel has a room,
+/// so a deployment without chat needs no IVS Chat permissions.
+async fn check_rooms(
+    ctx: &Ctx,
+    rows: &[ReadyChannel],
+    live: &HashSet<String>,
+) -> Result<Vec<Finding>, StepError> {
+    let with_room: HashMap<String, &ReadyChannel> = rows
+        .iter()
+        .filter_map(|r| Some((r.outputs.0.chat_room_arn.clone()?, r)))
+        .collect();
+    if with_room.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rooms = ctx.aws.list_rooms(None).await?;
+    let seen: HashSet<&str> = rooms.iter().filter_map(|r| r.arn()).collect();
+    let mut findings: Vec<Finding> = with_room
+        .iter()
+        .filter(|(room, _)| !seen.contains(room.as_str()))
+        .map(|(room, row)| Finding {
+            kind: FindingKind::DeletedOutOfBand,
+            channel_id: Some(row.id),
+            channel_arn: arn_of(row),
+            details: json!({ "reason": "IVS Chat no longer has this channel's room", "chat_room_arn": room }),
+        })
+        .collect();
+    let ready_ids: HashSet<String> = rows.iter().map(|r| r.id.to_string()).collect();
+    findings.extend(rooms.iter().filter_map(|room| {
+        let id = room.tags()?.get(IDENTITY_TAG)?;
+        let arn = room.arn()?;
+        let owned = live.contains(id) && (!ready_ids.contains(id) || with_room.contains_key(arn));
+        (!owned).then(|| Finding {
+            kind: FindingKind::Orphan,
+            channel_id: None,
+            channel_arn: arn.to_owned(),
+            details: json!({ "identity": id, "name": room.name(), "chat_room": true }),
+        })
+    }));
+    Ok(findings)
 }
 
 /// Stores a finding; a drifted row goes back to work (only if still ready and unclaimed) with

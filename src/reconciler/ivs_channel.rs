@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::Ctx;
 use super::channel::audit;
 use super::step::StepError;
+use super::{Ctx, adopt};
 use crate::aws::ivs::Channel;
 use crate::aws::{AwsError, AwsErrorKind, ivs_name};
 use crate::db::{self, claims::Claimed};
@@ -51,21 +51,12 @@ async fn find(
             Err(other) => return Err(other.into()),
         }
     }
-    let mut tagged = arns_with_identity(ctx, row).await?;
-    if tagged.is_empty() {
-        return Ok(None);
+    let tagged = arns_with_identity(ctx, row).await?;
+    let extra = |arn: String| async move { delete(ctx, &arn, false).await };
+    match adopt::keep_one(ctx, row, saved_arn, tagged, "channel_arn", extra).await? {
+        Some(keep) => Ok(Some(ctx.aws.get_channel(&keep).await?)),
+        None => Ok(None),
     }
-    tagged.sort();
-    let keep = tagged.remove(0);
-    for extra in &tagged {
-        delete(ctx, extra, false).await?;
-        let details = json!({ "channel_arn": extra });
-        audit(ctx, row, EventKind::DuplicateRemoved, details).await?;
-    }
-    if saved_arn != Some(keep.as_str()) {
-        audit(ctx, row, EventKind::Adopted, json!({ "channel_arn": keep })).await?;
-    }
-    Ok(Some(ctx.aws.get_channel(&keep).await?))
 }
 
 /// ARNs of the channels named like the row that carry its identity tag.
@@ -100,7 +91,12 @@ async fn create(
         Err(e) => return Err(e.into()),
     };
     let arn = created.channel.arn().unwrap_or_default();
-    let partial = ChannelOutputs::just_created(arn, created.channel.name());
+    // The room is kept: the channel may be recreated while its room lives on.
+    let partial = ChannelOutputs {
+        chat_room_arn: row.outputs.0.chat_room_arn.clone(),
+        chat_room_id: row.outputs.0.chat_room_id.clone(),
+        ..ChannelOutputs::just_created(arn, created.channel.name())
+    };
     db::claims::save_outputs(&ctx.pool, row, &partial).await?;
     // IVS took a channel beyond what it last said the account could hold: that is stale now.
     if db::tenant_limits::forget_ivs_full_if_outgrown(&ctx.pool).await? {
@@ -155,6 +151,7 @@ pub fn outputs(
         playback_url: channel.playback_url().map(str::to_owned),
         recording_configuration_arn: recording_arn.map(str::to_owned),
         playback_key_pair_fingerprint: key_fingerprint.map(str::to_owned),
+        ..Default::default()
     }
 }
 

@@ -2,14 +2,16 @@
 //! LOCKED`), make IVS and SSM match them, and record the outcome. Any number of workers in any
 //! number of processes share one database safely; no transaction is open across an AWS call.
 
+mod adopt;
 mod caller_keys;
 pub mod channel;
+mod chat_room;
 pub mod drift;
 mod ivs_channel;
 mod managed_key;
 mod publish;
-mod recording;
 mod settings;
+mod shared;
 pub mod step;
 mod stream_keys;
 mod tags;

@@ -1,4 +1,4 @@
-//! Keeping an IVS channel's tags equal to what the row wants.
+//! Keeping the tags of an IVS channel or an IVS Chat room equal to what the row wants.
 
 use std::collections::HashMap;
 
@@ -6,10 +6,18 @@ use super::Ctx;
 use super::step::StepError;
 use crate::domain::channel::RESERVED_TAG_PREFIX;
 
+/// Which service holds the tagged resource (each has its own TagResource).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Ivs,
+    Chat,
+}
+
 /// Adds missing or changed tags and removes caller tags that are no longer wanted. AWS's own
 /// (`aws:`) tags and the service's identity tags are never removed.
 pub async fn sync(
     ctx: &Ctx,
+    service: Service,
     arn: &str,
     have: Option<&HashMap<String, String>>,
     want: &HashMap<String, String>,
@@ -31,10 +39,16 @@ pub async fn sync(
         .cloned()
         .collect();
     if !missing.is_empty() {
-        ctx.aws.tag_resource(arn, missing).await?;
+        match service {
+            Service::Ivs => ctx.aws.tag_resource(arn, missing).await?,
+            Service::Chat => ctx.aws.chat_tag_resource(arn, missing).await?,
+        }
     }
     if !stale.is_empty() {
-        ctx.aws.untag_resource(arn, stale).await?;
+        match service {
+            Service::Ivs => ctx.aws.untag_resource(arn, stale).await?,
+            Service::Chat => ctx.aws.chat_untag_resource(arn, stale).await?,
+        }
     }
     Ok(())
 }

@@ -201,7 +201,7 @@ async fn a_crash_between_delete_and_create_is_repaired_by_the_reconciler() {
 }
 
 /// Everything the service logs, from every test in this binary, at trace level for its own code.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+pub(crate) fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
     static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
     LOGS.get_or_init(|| {
         let buffer = Arc::new(Mutex::new(Vec::new()));

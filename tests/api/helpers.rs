@@ -79,6 +79,21 @@ impl TestApp {
         tenant_limits: LimitSettings,
         sim: SimConfig,
     ) -> TestApp {
+        Self::spawn_paced(limits, tenant_limits, sim, RateSettings::unlimited()).await
+    }
+
+    /// [`TestApp::spawn`] whose AWS calls (the API's and the reconciler's) are paced at `rates`.
+    pub async fn spawn_with_rates(rates: RateSettings) -> TestApp {
+        let sim = SimConfig::for_tests();
+        Self::spawn_paced(LIMITS, LimitSettings::default(), sim, rates).await
+    }
+
+    async fn spawn_paced(
+        limits: TokenLimits,
+        tenant_limits: LimitSettings,
+        sim: SimConfig,
+        rates: RateSettings,
+    ) -> TestApp {
         let database = TestDatabase::new(
             PgPoolOptions::new()
                 .max_connections(10)
@@ -88,8 +103,7 @@ impl TestApp {
         let pool = database.pool.clone();
         let database_url = database.url.clone();
         let sim = aws_sim::spawn(sim).await.expect("start the AWS simulator");
-        let aws =
-            Aws::for_local_endpoint(&sim.endpoint(), "us-east-1", &RateSettings::unlimited()).await;
+        let aws = Aws::for_local_endpoint(&sim.endpoint(), "us-east-1", &rates).await;
         source::store_new(&aws, SIGNING_KEY_PARAMETER, false)
             .await
             .expect("store a signing key in SSM");

@@ -8,6 +8,10 @@ use ivs_provisioner::domain::channel::{
     MAX_CALLER_TAGS, MAX_NAME_CHARS, MAX_TENANT_CHARS, MAX_TIME_CHARS, RECONNECT_WINDOW_SECS,
     THUMBNAIL_INTERVAL_SECS,
 };
+use ivs_provisioner::domain::chat_access::{
+    MAX_EVENT_NAME_CHARS, MAX_REASON_CHARS, MAX_SESSION_MINUTES, MAX_USER_ID_CHARS,
+    MESSAGE_ID_CHARS, MESSAGE_ID_PATTERN, MIN_SESSION_MINUTES,
+};
 use ivs_provisioner::domain::limits::REQUEST_RANGES;
 use ivs_provisioner::domain::rules::{
     BUCKET_PATTERN, MAX_BUCKET_CHARS, MAX_PUBLIC_KEY_PEM_CHARS, MAX_TAG_KEY_CHARS,
@@ -111,6 +115,40 @@ fn request_fields_state_the_limits_validation_uses() {
             "viewer_session_versions_less_than_or_equal_to"
         )["maximum"],
         json!(MAX_VIEWER_SESSION_VERSION)
+    );
+    let user_id = field(&doc, "ChatTokenRequest", "user_id");
+    assert_eq!(
+        (&user_id["minLength"], &user_id["maxLength"]),
+        (&json!(1), &json!(MAX_USER_ID_CHARS))
+    );
+    let minutes = field(&doc, "ChatTokenRequest", "session_duration_minutes");
+    assert_eq!(
+        (&minutes["minimum"], &minutes["maximum"]),
+        (&json!(MIN_SESSION_MINUTES), &json!(MAX_SESSION_MINUTES))
+    );
+    let capabilities = field(&doc, "ChatTokenRequest", "capabilities");
+    assert_eq!(capabilities["maxItems"], json!(3));
+    assert_eq!(capabilities["uniqueItems"], json!(true));
+    assert_eq!(
+        field(&doc, "Disconnection", "user_id")["maxLength"],
+        json!(MAX_USER_ID_CHARS)
+    );
+    for schema in ["Disconnection", "MessageDeletion"] {
+        assert_eq!(
+            field(&doc, schema, "reason")["maxLength"],
+            json!(MAX_REASON_CHARS),
+            "{schema}"
+        );
+    }
+    let message_id = field(&doc, "MessageDeletion", "message_id");
+    assert_eq!(
+        (&message_id["minLength"], &message_id["maxLength"]),
+        (&json!(MESSAGE_ID_CHARS), &json!(MESSAGE_ID_CHARS))
+    );
+    assert_eq!(message_id["pattern"], json!(MESSAGE_ID_PATTERN));
+    assert_eq!(
+        field(&doc, "ChatEvent", "event_name")["maxLength"],
+        json!(MAX_EVENT_NAME_CHARS)
     );
     for (property, min, max) in REQUEST_RANGES {
         let value = field(&doc, "TenantLimitsRequest", property);

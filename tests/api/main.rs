@@ -10,6 +10,8 @@ mod common;
 mod audit;
 mod auth;
 mod channels;
+mod chat;
+mod chat_room;
 mod cli;
 mod connections;
 mod console;

@@ -241,6 +241,56 @@ fn bad_requests() -> Vec<(&'static str, Value, String)> {
             "/tags/team",
         ),
         (
+            "chat message rate 0",
+            json!({"chat": {"maximum_message_rate_per_second": 0}}),
+            "/chat/maximum_message_rate_per_second",
+        ),
+        (
+            "chat message rate 101",
+            json!({"chat": {"maximum_message_rate_per_second": 101}}),
+            "/chat/maximum_message_rate_per_second",
+        ),
+        (
+            "chat message length 0",
+            json!({"chat": {"maximum_message_length": 0}}),
+            "/chat/maximum_message_length",
+        ),
+        (
+            "chat message length 501",
+            json!({"chat": {"maximum_message_length": 501}}),
+            "/chat/maximum_message_length",
+        ),
+        (
+            "chat log bucket with capitals",
+            json!({"chat": {"log_to_s3_bucket": "Chat-Logs"}}),
+            "/chat/log_to_s3_bucket",
+        ),
+        (
+            "review handler that is a function name",
+            json!({"chat": {"message_review_handler": {"lambda_arn": "review-chat"}}}),
+            "/chat/message_review_handler/lambda_arn",
+        ),
+        (
+            "review handler that is a Lambda layer",
+            json!({"chat": {"message_review_handler": {"lambda_arn": "arn:aws:lambda:eu-west-1:123456789012:layer:x:1"}}}),
+            "/chat/message_review_handler/lambda_arn",
+        ),
+        (
+            "review handler that is an SQS queue",
+            json!({"chat": {"message_review_handler": {"lambda_arn": "arn:aws:sqs:eu-west-1:123456789012:q"}}}),
+            "/chat/message_review_handler/lambda_arn",
+        ),
+        (
+            "review handler without an ARN",
+            json!({"chat": {"message_review_handler": {"fallback_result": "DENY"}}}),
+            "/chat/message_review_handler/lambda_arn",
+        ),
+        (
+            "unknown review fallback",
+            json!({"chat": {"message_review_handler": {"lambda_arn": "arn:aws:lambda:eu-west-1:123456789012:function:r", "fallback_result": "MAYBE"}}}),
+            "/chat/message_review_handler/fallback_result",
+        ),
+        (
             "delete_after in the past",
             json!({"delete_after": "2020-01-01T00:00:00Z"}),
             "/delete_after",
@@ -335,6 +385,10 @@ async fn the_boundary_values_of_each_rule_are_accepted() {
         json!({"tags": tags(46)}),
         json!({"tags": {"k".repeat(128): "v".repeat(256), "empty": "", "Team Name_.:/=+-@": "ok"}}),
         json!({"delete_after": "2999-01-01T00:00:00+02:00"}),
+        json!({"chat": {}}),
+        json!({"chat": {"enabled": false, "maximum_message_rate_per_second": 1, "maximum_message_length": 1}}),
+        json!({"chat": {"maximum_message_rate_per_second": 100, "maximum_message_length": 500, "log_to_s3_bucket": "my.chat-logs",
+                        "message_review_handler": {"lambda_arn": "arn:aws:lambda:eu-west-1:123456789012:function:review:live", "fallback_result": "DENY"}}}),
     ];
     for (i, overrides) in cases.iter().enumerate() {
         let request = merged(&channel("acme", &format!("c{i}")), overrides);
@@ -362,7 +416,9 @@ async fn one_422_lists_every_bad_field_of_a_request() {
         "playback_public_key_pem": "nope",
         "recording": {"s3_bucket_name": "UPPER", "thumbnail_target_interval_seconds": 0, "reconnect_window_seconds": 301},
         "tags": {"aws:x": "1", "Name": "n"},
-        "delete_after": "yesterday"
+        "delete_after": "yesterday",
+        "chat": {"maximum_message_rate_per_second": 0, "maximum_message_length": 501, "log_to_s3_bucket": "x",
+                 "message_review_handler": {"lambda_arn": "arn:aws:s3:::bucket", "fallback_result": "NO"}}
     });
 
     let reply = app.post("/v1/channels", &key, &request).await;
@@ -373,6 +429,11 @@ async fn one_422_lists_every_bad_field_of_a_request() {
     assert_eq!(
         fields,
         vec![
+            "/chat/log_to_s3_bucket",
+            "/chat/maximum_message_length",
+            "/chat/maximum_message_rate_per_second",
+            "/chat/message_review_handler/fallback_result",
+            "/chat/message_review_handler/lambda_arn",
             "/delete_after",
             "/latency_mode",
             "/name",
@@ -454,6 +515,47 @@ async fn a_patch_is_validated_like_a_create() {
     );
     let after = app.get(&path, &key).await.json();
     assert_eq!(after, created, "a refused patch changes nothing");
+}
+
+#[tokio::test]
+async fn chat_settings_follow_merge_patch_like_every_other_field() {
+    let app = TestApp::spawn().await;
+    let key = app.admin_key().await;
+    let handler = "arn:aws:lambda:eu-west-1:123456789012:function:review";
+    let body = merged(
+        &channel("acme", "chat-1"),
+        &json!({"chat": {"maximum_message_length": 200, "log_to_s3_bucket": "chat-logs",
+                         "message_review_handler": {"lambda_arn": handler}}}),
+    );
+    let created = app.create_channel(&key, &body).await;
+    let path = format!("/v1/channels/{}", id_of(&created));
+    assert_eq!(
+        created["spec"]["chat"],
+        json!({"enabled": true, "maximum_message_rate_per_second": 10, "maximum_message_length": 200,
+               "message_review_handler": {"lambda_arn": handler, "fallback_result": "ALLOW"},
+               "log_to_s3_bucket": "chat-logs"})
+    );
+
+    let patch =
+        json!({"chat": {"maximum_message_rate_per_second": 50, "message_review_handler": null}});
+    let patched = app.patch(&path, &key, &patch).await.json();
+    assert_eq!(
+        patched["spec"]["chat"],
+        json!({"enabled": true, "maximum_message_rate_per_second": 50, "maximum_message_length": 200,
+               "message_review_handler": null, "log_to_s3_bucket": "chat-logs"}),
+        "members the patch leaves out keep their values; null removes one"
+    );
+    let bad = app
+        .patch(
+            &path,
+            &key,
+            &json!({"chat": {"maximum_message_length": 501}}),
+        )
+        .await;
+    assert_invalid(&bad, &["/chat/maximum_message_length"]);
+
+    let removed = app.patch(&path, &key, &json!({"chat": null})).await.json();
+    assert!(removed["spec"].get("chat").is_none(), "{removed}");
 }
 
 #[tokio::test]

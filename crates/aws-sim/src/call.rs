@@ -1,23 +1,26 @@
-//! One decoded AWS request: which service and operation it names (IVS from the restJson path,
-//! SSM from `X-Amz-Target`), the account/region scope, and its body and path label.
+//! One decoded AWS request: which service and operation it names (SSM from `X-Amz-Target`; IVS
+//! or IVS Chat from the restJson path and the SigV4 signing service), the account/region scope,
+//! and its body and path label.
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, Uri};
 
 use crate::ids::Scope;
+use crate::ivschat;
 use crate::rates::IVS_OPS;
-use crate::wire::{Protocol, percent_decode, signing_region};
+use crate::wire::{Protocol, percent_decode, signing_region, signing_service};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
     Ivs,
+    IvsChat,
     Ssm,
 }
 
 impl Service {
     pub fn protocol(self) -> Protocol {
         match self {
-            Service::Ivs => Protocol::RestJson,
+            Service::Ivs | Service::IvsChat => Protocol::RestJson,
             Service::Ssm => Protocol::AwsJson11,
         }
     }
@@ -25,7 +28,16 @@ impl Service {
     fn prefix(self) -> &'static str {
         match self {
             Service::Ivs => "ivs",
+            Service::IvsChat => "ivschat",
             Service::Ssm => "ssm",
+        }
+    }
+
+    /// True when `name` is one of the service's restJson operations (`POST /<Operation>`).
+    fn has_op(self, name: &str) -> bool {
+        match self {
+            Service::IvsChat => ivschat::rate_bucket(name).is_some(),
+            Service::Ivs | Service::Ssm => IVS_OPS.contains(&name),
         }
     }
 }
@@ -60,8 +72,12 @@ impl Call {
         let (service, op, resource_arn) = match target.and_then(|t| t.strip_prefix("AmazonSSM.")) {
             Some(op) => (Service::Ssm, op.to_owned(), None),
             None => {
-                let (op, arn) = ivs_route(method, uri.path());
-                (Service::Ivs, op, arn)
+                let service = match signing_service(headers).as_deref() {
+                    Some("ivschat") => Service::IvsChat,
+                    _ => Service::Ivs,
+                };
+                let (op, arn) = rest_route(method, uri.path(), service);
+                (service, op, arn)
             }
         };
         Self {
@@ -93,7 +109,7 @@ impl Call {
 }
 
 /// restJson routing: `POST /<Operation>` for everything except the tag operations on `/tags/{arn}`.
-fn ivs_route(method: &Method, path: &str) -> (String, Option<String>) {
+fn rest_route(method: &Method, path: &str, service: Service) -> (String, Option<String>) {
     if let Some(arn) = path.strip_prefix("/tags/") {
         let op = match *method {
             Method::GET => "ListTagsForResource",
@@ -104,7 +120,7 @@ fn ivs_route(method: &Method, path: &str) -> (String, Option<String>) {
         return (op.to_owned(), Some(percent_decode(arn)));
     }
     let name = path.trim_start_matches('/');
-    let known = *method == Method::POST && IVS_OPS.contains(&name);
+    let known = *method == Method::POST && service.has_op(name);
     (
         if known {
             name.to_owned()

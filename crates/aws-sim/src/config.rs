@@ -1,6 +1,6 @@
-//! Simulator settings: account, region, quotas, rate limits, recording-configuration timing and
-//! faults. Derives `clap::Args` so the `aws-sim` binary and the service's `dev` command can flatten
-//! it; every flag is `--sim-*` (no clash when flattened) and has an `AWS_SIM_*` env var.
+//! Simulator settings: account, region, quotas, rate limits, recording-configuration and chat
+//! timing, and faults. Derives `clap::Args` so the `aws-sim` binary and the service's `dev`
+//! command can flatten it; every flag is `--sim-*` (no clash when flattened) and has an `AWS_SIM_*` env var.
 
 use std::time::Duration;
 
@@ -46,6 +46,49 @@ pub struct SimConfig {
 
     #[command(flatten)]
     pub faults: FaultSettings,
+
+    #[command(flatten)]
+    #[serde(default)]
+    pub chat: ChatTiming,
+}
+
+/// IVS Chat timing: how long a chat token admits a connection, and how long a session "minute"
+/// lasts (tests shorten it to see sessions expire).
+#[derive(clap::Args, Debug, Clone, Serialize, Deserialize)]
+pub struct ChatTiming {
+    /// Lifetime of a chat token before its one connection (docs/aws-facts.md §13: one minute).
+    #[arg(
+        long = "sim-chat-token-ttl-ms",
+        env = "AWS_SIM_CHAT_TOKEN_TTL_MS",
+        default_value_t = 60_000
+    )]
+    pub token_ttl_ms: u64,
+    /// Length of one minute of `sessionDurationInMinutes`, in milliseconds.
+    #[arg(
+        long = "sim-chat-minute-ms",
+        env = "AWS_SIM_CHAT_MINUTE_MS",
+        default_value_t = 60_000
+    )]
+    pub minute_ms: u64,
+}
+
+impl Default for ChatTiming {
+    fn default() -> Self {
+        Self {
+            token_ttl_ms: 60_000,
+            minute_ms: 60_000,
+        }
+    }
+}
+
+impl ChatTiming {
+    pub fn token_ttl(&self) -> Duration {
+        Duration::from_millis(self.token_ttl_ms)
+    }
+
+    pub fn session(&self, minutes: i64) -> Duration {
+        Duration::from_millis(self.minute_ms.saturating_mul(minutes.max(0).unsigned_abs()))
+    }
 }
 
 impl Default for SimConfig {
@@ -58,6 +101,7 @@ impl Default for SimConfig {
             recording_delay_ms: 1000,
             foreign_buckets: Vec::new(),
             faults: FaultSettings::default(),
+            chat: ChatTiming::default(),
         }
     }
 }
@@ -114,6 +158,27 @@ pub struct Quotas {
         default_value_t = 10_000
     )]
     pub parameters: usize,
+    /// IVS Chat rooms per region (docs/aws-facts.md §14).
+    #[arg(
+        long = "sim-max-chat-rooms",
+        env = "AWS_SIM_MAX_CHAT_ROOMS",
+        default_value_t = 50_000
+    )]
+    pub chat_rooms: usize,
+    /// IVS Chat logging configurations per region.
+    #[arg(
+        long = "sim-max-chat-logging-configurations",
+        env = "AWS_SIM_MAX_CHAT_LOGGING_CONFIGURATIONS",
+        default_value_t = 10
+    )]
+    pub chat_logging_configurations: usize,
+    /// Concurrent IVS Chat connections per region, across all rooms.
+    #[arg(
+        long = "sim-max-chat-connections",
+        env = "AWS_SIM_MAX_CHAT_CONNECTIONS",
+        default_value_t = 50_000
+    )]
+    pub chat_connections: usize,
 }
 
 impl Default for Quotas {
@@ -124,6 +189,9 @@ impl Default for Quotas {
             recording_configurations: 20,
             stream_keys_per_channel: 1,
             parameters: 10_000,
+            chat_rooms: 50_000,
+            chat_logging_configurations: 10,
+            chat_connections: 50_000,
         }
     }
 }

@@ -1,13 +1,17 @@
-//! In-memory Amazon IVS + SSM Parameter Store simulator speaking the real wire protocols (IVS
-//! restJson1, SSM awsJson1.1), so the unmodified AWS SDKs talk to it over HTTP. Embed it with
-//! [`spawn`] (or mount [`Simulator::router`]); run it alone with the `aws-sim` binary.
+//! In-memory Amazon IVS, IVS Chat and SSM Parameter Store simulator speaking the real wire
+//! protocols (IVS and IVS Chat restJson1, told apart by the SigV4 signing service; SSM
+//! awsJson1.1), so the unmodified AWS SDKs talk to it over HTTP, plus IVS Chat's messaging
+//! WebSocket on `GET /` (token as `Sec-WebSocket-Protocol`). Embed it with [`spawn`] (or mount
+//! [`Simulator::router`]); run it alone with the `aws-sim` binary.
 //!
 //! Admin hooks (JSON): `GET /_sim/state` (full dump), `POST /_sim/reset`,
 //! `GET|POST|DELETE /_sim/faults` (`{"error_rate":0.1,"error_code":"ServiceUnavailable","latency_ms":50}`),
 //! `POST /_sim/fail-next` (`{"operation":"CreateChannel","count":1,"error":"InternalServerException","mode":"apply_then_fail"}`),
 //! `POST /_sim/rates` (`{"enabled":true,"scale":10}`), `GET /_sim/calls`,
 //! `POST /_sim/broadcast/start` (`{"channelArn":"…","health":"HEALTHY","viewerCount":3}`),
-//! `POST /_sim/broadcast/stop` (`{"channelArn":"…"}`), `GET /_sim/health`.
+//! `POST /_sim/broadcast/stop` (`{"channelArn":"…"}`), `GET /_sim/health`,
+//! `GET /_sim/chat/rooms/{id}/connections` (who is connected to a chat room),
+//! `GET /_sim/chat/rooms/{id}/messages` (every message and event the room carried).
 
 mod admin;
 mod call;
@@ -15,6 +19,7 @@ pub mod config;
 pub mod faults;
 mod ids;
 mod ivs;
+mod ivschat;
 pub mod model;
 pub mod rates;
 mod sim;
@@ -41,11 +46,14 @@ pub use wire::ApiError;
 impl Simulator {
     /// The HTTP surface: `/_sim/*` admin hooks, everything else is an AWS call.
     pub fn router(&self) -> Router {
-        admin::routes().fallback(aws_call).with_state(self.clone())
+        admin::routes()
+            .merge(ivschat::routes())
+            .fallback(aws_call)
+            .with_state(self.clone())
     }
 }
 
-async fn aws_call(
+pub(crate) async fn aws_call(
     State(sim): State<Simulator>,
     method: Method,
     uri: Uri,

@@ -25,6 +25,7 @@ pub fn limit_for(action: &str) -> Option<(&'static str, f64)> {
             ("ssm:tags", 10.0)
         }
         ("ivs", _) => ivs_limit(op)?,
+        ("ivschat", _) => crate::ivschat::rate_bucket(op)?,
         _ => return None,
     };
     Some(limit)
@@ -118,7 +119,7 @@ impl RateLimits {
 }
 
 /// A bucket refilling at `tps` with a burst of one second's worth (at least one call).
-fn quota(tps: f64) -> Quota {
+pub(crate) fn quota(tps: f64) -> Quota {
     let tps = if tps.is_finite() && tps > 0.0 {
         tps
     } else {

@@ -16,7 +16,7 @@ use crate::ids::stream_id;
 use crate::model::{Broadcast, State};
 use crate::rates::RateLimits;
 use crate::wire::{ApiError, OpResult};
-use crate::{ivs, ssm};
+use crate::{ivs, ivschat, ssm};
 
 /// The request gate: faults, rate buckets and call counters.
 struct Gate {
@@ -130,8 +130,19 @@ impl Simulator {
         state.settle(Instant::now());
         match call.service {
             Service::Ivs => ivs::handle(&mut state, call),
+            Service::IvsChat => ivschat::handle(&mut state, call),
             Service::Ssm => ssm::handle(&mut state, call),
         }
+    }
+
+    /// Runs `f` on the model under its lock (for work outside an AWS call: the chat WebSocket).
+    pub(crate) fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut lock(&self.inner.state))
+    }
+
+    /// Takes one call from `action`'s rate bucket (always true while rates are off).
+    pub(crate) fn allow_rate(&self, action: &str) -> bool {
+        lock(&self.inner.gate).rates.allow(action)
     }
 
     /// All state as JSON (values and secrets included) plus call counts and armed faults.

@@ -24,6 +24,9 @@ pub enum Protocol {
 pub struct ApiError {
     pub code: String,
     pub message: String,
+    /// Further members of the error shape (IVS Chat's `resourceId`, `fieldList`, …), merged
+    /// into the restJson body.
+    pub members: serde_json::Map<String, Value>,
 }
 
 impl ApiError {
@@ -31,7 +34,14 @@ impl ApiError {
         Self {
             code: code.into(),
             message: message.into(),
+            members: serde_json::Map::new(),
         }
+    }
+
+    /// The error with one more member of its shape.
+    pub fn with(mut self, member: &str, value: Value) -> Self {
+        self.members.insert(member.to_owned(), value);
+        self
     }
     pub fn validation(message: impl Into<String>) -> Self {
         Self::new("ValidationException", message)
@@ -85,7 +95,8 @@ impl ApiError {
     /// `message`, so its body is unchanged.
     pub fn into_response(self, protocol: Protocol) -> Response {
         let code = self.wire_code(protocol).to_owned();
-        let body = match protocol {
+        let status = self.status(protocol);
+        let mut body = match protocol {
             Protocol::RestJson => json!({
                 "__type": code,
                 "message": self.message,
@@ -93,7 +104,10 @@ impl ApiError {
             }),
             Protocol::AwsJson11 => json!({ "__type": code, "message": self.message }),
         };
-        let mut response = json_response(self.status(protocol), protocol, &body);
+        if let Value::Object(fields) = &mut body {
+            fields.extend(self.members);
+        }
+        let mut response = json_response(status, protocol, &body);
         if let Ok(value) = HeaderValue::from_str(&code) {
             response.headers_mut().insert("x-amzn-ErrorType", value);
         }
@@ -159,10 +173,21 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8], protocol: Protocol) -> Resul
 
 /// The region in the SigV4 credential scope (`Credential=AKID/date/region/service/aws4_request`).
 pub fn signing_region(headers: &HeaderMap) -> Option<String> {
+    credential_scope_part(headers, 2)
+}
+
+/// The service in the SigV4 credential scope (`ivs`, `ivschat`, `ssm`): IVS and IVS Chat share
+/// paths (`POST /CreateX`, `/tags/{arn}`), so only the signature tells them apart.
+pub fn signing_service(headers: &HeaderMap) -> Option<String> {
+    credential_scope_part(headers, 3)
+}
+
+/// Part `index` of the `/`-separated credential scope of the Authorization header.
+fn credential_scope_part(headers: &HeaderMap, index: usize) -> Option<String> {
     let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let scope = auth.split("Credential=").nth(1)?;
-    let region = scope.split('/').nth(2)?;
-    (!region.is_empty()).then(|| region.to_owned())
+    let part = scope.split(['/', ',']).nth(index)?;
+    (!part.is_empty()).then(|| part.to_owned())
 }
 
 /// Decodes a query string into (key, value) pairs, keeping repeated keys (`tagKeys=a&tagKeys=b`).
@@ -237,5 +262,6 @@ mod tests {
         let auth = "AWS4-HMAC-SHA256 Credential=AKID/20250101/eu-west-1/ivs/aws4_request, SignedHeaders=host, Signature=x";
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static(auth));
         assert_eq!(signing_region(&headers).as_deref(), Some("eu-west-1"));
+        assert_eq!(signing_service(&headers).as_deref(), Some("ivs"));
     }
 }

@@ -5,7 +5,7 @@ mod channels;
 mod keys;
 mod recording;
 mod streams;
-mod tags;
+pub(crate) mod tags;
 
 use std::collections::BTreeMap;
 

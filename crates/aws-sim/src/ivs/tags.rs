@@ -1,5 +1,6 @@
 //! TagResource / UntagResource / ListTagsForResource on `/tags/{resourceArn}` for every taggable
-//! IVS resource (channel, stream key, playback key pair, recording configuration).
+//! IVS resource (channel, stream key, playback key pair, recording configuration). The three
+//! operations take the resource lookup as a parameter, so IVS Chat serves its tags with them too.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -40,7 +41,22 @@ struct TagInput {
     tags: Option<Tags>,
 }
 
+/// Finds the tags of the resource a tag call names: 400 when malformed, 404 when missing.
+pub type TagsOf = for<'a> fn(&'a mut Data, &Call) -> Result<&'a mut Tags, ApiError>;
+
 pub fn tag(state: &mut State, call: &Call) -> OpResult {
+    tag_with(state, call, tags_of)
+}
+
+pub fn untag(state: &mut State, call: &Call) -> OpResult {
+    untag_with(state, call, tags_of)
+}
+
+pub fn list(state: &mut State, call: &Call) -> OpResult {
+    list_with(state, call, tags_of)
+}
+
+pub fn tag_with(state: &mut State, call: &Call, tags_of: TagsOf) -> OpResult {
     let new_tags = input::<TagInput>(call)?
         .tags
         .ok_or_else(|| ApiError::validation("tags is required"))?;
@@ -55,7 +71,7 @@ pub fn tag(state: &mut State, call: &Call) -> OpResult {
     json(json!({}))
 }
 
-pub fn untag(state: &mut State, call: &Call) -> OpResult {
+pub fn untag_with(state: &mut State, call: &Call, tags_of: TagsOf) -> OpResult {
     let keys: Vec<String> = query_pairs(call.query.as_deref())
         .into_iter()
         .filter(|(k, _)| k == "tagKeys")
@@ -82,7 +98,7 @@ pub fn untag(state: &mut State, call: &Call) -> OpResult {
     json(json!({}))
 }
 
-pub fn list(state: &mut State, call: &Call) -> OpResult {
+pub fn list_with(state: &mut State, call: &Call, tags_of: TagsOf) -> OpResult {
     let tags = tags_of(&mut state.data, call)?;
     json(json!({ "tags": tags }))
 }

@@ -1,4 +1,4 @@
-//! The in-memory account: every IVS and SSM resource, the audit logs tests assert on, and the live
+//! The in-memory account: every IVS, IVS Chat and SSM resource, the audit logs tests assert on, and the live
 //! configuration (quotas, timing). One `State` sits behind one mutex; handlers run synchronously
 //! under it, so every operation is atomic like a single AWS API call.
 
@@ -32,6 +32,8 @@ pub struct Data {
     pub create_channel_log: Vec<CreateChannelLog>,
     /// SSM parameters by parameter ARN (the ARN carries region and name).
     pub parameters: BTreeMap<String, Parameter>,
+    /// IVS Chat rooms, logging configurations, tokens and live connections.
+    pub chat: crate::ivschat::ChatData,
 }
 
 #[derive(Debug)]
@@ -67,6 +69,7 @@ impl State {
             "revocations": data.revocations,
             "createChannelLog": data.create_channel_log,
             "parameters": values(&data.parameters),
+            "chat": data.chat.dump(),
         })
     }
 }
