@@ -28,8 +28,9 @@ if not TARGET_DIR.is_absolute():
     TARGET_DIR = ROOT / TARGET_DIR
 BINARY = Path(os.environ.get("IVSP_BINARY", TARGET_DIR / "debug" / "ivs-provisioner"))
 SCREENSHOTS = Path(os.environ.get("CONSOLE_SCREENSHOTS", TARGET_DIR / "console-screenshots"))
+# The server the test databases are made on: the one the Rust tests use (scripts/test.sh).
 ADMIN_DATABASE_URL = os.environ.get(
-    "BROWSER_ADMIN_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"
+    "TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"
 )
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
