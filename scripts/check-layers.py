@@ -29,13 +29,14 @@ ALLOWED = {
     "webhooks":      {"domain", "db", "metrics"},              # webhook delivery (HTTP out)
     "live":          {"domain", "aws"},                        # live stream status, cached
     "actions":       {"domain", "db", "aws"},                  # channel actions both edges ask for
+    "events":        {"domain", "db", "aws", "metrics"},       # IVS event intake (SQS in)
     # Edges: may drive engines, never another edge.
     "api":           {"domain", "db", "aws", "tokens", "playback_keys", "metrics", "live",
                       "actions"},                                # HTTP
     "console":       {"domain", "db", "aws", "tokens", "playback_keys", "metrics", "live",
                       "actions"},                                # operator console (HTML)
     "cli":           {"domain", "db", "aws", "reconciler", "playback_keys", "tokens", "api",
-                      "console", "webhooks", "metrics", "telemetry", "live"},  # command-line edge (also wires the process together)
+                      "console", "webhooks", "events", "metrics", "telemetry", "live"},  # command-line edge (also wires the process together)
 }
 
 ROOT_FILES = {"lib.rs", "main.rs"}  # the crate root: skipped

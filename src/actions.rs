@@ -148,10 +148,18 @@ pub async fn read_stream_key(
             phase.as_str()
         )));
     };
+    let window = channel.spec.0.live_window;
     let Some((_, stream_key)) = aws.find_stream_key(&arn).await? else {
-        return Err(ActionError::Conflict(
-            "the stream key is being replaced; try again in a few seconds".into(),
-        ));
+        let detail = match window.filter(|w| !w.is_open_at(Utc::now())) {
+            Some(w) => format!(
+                "ingest is closed: the channel has a stream key only from its live window's \
+                 opening ({}) until {} (closes_at plus grace)",
+                w.opens_at.to_rfc3339(),
+                w.ingest_closes_at().to_rfc3339()
+            ),
+            None => "the stream key is being replaced; try again in a few seconds".into(),
+        };
+        return Err(ActionError::Conflict(detail));
     };
     Ok(StreamKey {
         stream_key,

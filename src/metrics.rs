@@ -30,6 +30,14 @@ pub const WEBHOOK_PENDING: &str = "webhook_deliveries_pending";
 pub const WEBHOOK_OLDEST_PENDING: &str = "webhook_oldest_pending_seconds";
 pub const WEBHOOK_DISABLED_ENDPOINTS: &str = "webhook_endpoints_disabled";
 
+/// IVS events taken from the queue, by `type` (stream_state, stream_health, recording_state,
+/// limit_breach, unknown) and `outcome` (applied, duplicate, unknown_channel, ignored, malformed).
+pub const IVS_EVENTS_RECEIVED: &str = "ivs_events_received_total";
+/// From the event's `time` (IVS) to its effect committed: how late facts arrive.
+pub const IVS_EVENTS_LAG: &str = "ivs_events_lag_seconds";
+/// Receives or deletes that failed (SQS unreachable, throttled, access denied).
+pub const IVS_EVENTS_QUEUE_ERRORS: &str = "ivs_events_queue_errors_total";
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// How often the recorder's upkeep runs whether or not anyone scrapes `/metrics`.

@@ -90,6 +90,10 @@ fn the_printed_dev_journey_works_line_by_line() {
         "the audit trail shows the change: {stdout}"
     );
     assert!(
+        stdout.contains(r#""stream_id":"st-"#) && stdout.contains(r#""status":"ready""#),
+        "the simulated broadcast shows as a session and a ready recording: {stdout}"
+    );
+    assert!(
         stdout.contains(r#""phase":"deleting""#),
         "the delete was accepted: {stdout}"
     );

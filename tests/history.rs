@@ -278,3 +278,50 @@ async fn the_deleted_gauge_stays_exact_through_inserts_deletions_and_removals() 
     assert_eq!(counts, true_counts(&pool).await);
     assert_eq!(counts["deleted"], (HISTORY + 5 - 7) as i64);
 }
+
+/// Ready channels waiting for their live window's edge are found like those waiting for their
+/// delete_after: the claim reads only the rows whose edge has come, and the next-due query only
+/// the earliest edge, however long the history and however many windows lie ahead.
+#[tokio::test]
+async fn window_edges_fall_due_without_reading_history_or_windows_ahead() {
+    let database = database().await;
+    let pool = database.pool.clone();
+    load(&pool).await;
+    const EDGE_DUE: i64 = 3;
+    // Every ready row has a window edge an hour ahead, a few have reached theirs.
+    sqlx::query(
+        "update channels set window_due_at = now() + interval '1 hour', ingest_open = false
+          where phase = 'ready'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "update channels set window_due_at = now() - interval '1 second'
+          where id in (select id from channels where phase = 'ready' order by id limit $1)",
+    )
+    .bind(EDGE_DUE)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::raw_sql("vacuum analyze channels")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let due = (PENDING as i64 + EDGE_DUE) as f64;
+    assert_reads_at_most(
+        "the claim",
+        &explain::claim(&pool, 8).await.unwrap(),
+        2.0 * due,
+    );
+    assert_reads_at_most(
+        "the next-due query",
+        &explain::next_due(&pool).await.unwrap(),
+        (PENDING + 1) as f64,
+    );
+    let claimed = db::claims::claim(&pool, "test", Duration::from_secs(30), 100)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len() as i64, PENDING as i64 + EDGE_DUE);
+}

@@ -3,6 +3,8 @@
 //! workers sharing one database.
 
 mod common;
+#[path = "reconciler/live_windows.rs"]
+mod live_windows;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;

@@ -37,10 +37,33 @@ pub struct ChannelStatus {
     pub outputs: ChannelOutputs,
     /// Why the channel is not where it should be, if it is not.
     pub last_error: Option<LastError>,
+    /// The live window's gate, for a channel with a `live_window` (null otherwise).
+    pub ingest: Option<IngestStatus>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestStatus {
+    /// Whether the channel has a stream key now (in IVS and SSM): true from the window's
+    /// opening until its closing plus grace, once the reconciler has acted on it.
+    pub open: bool,
+    /// When the window next opens or closes (closing = `closes_at + grace_seconds`); null once
+    /// it has closed.
+    pub next_change_at: Option<DateTime<Utc>>,
+}
+
+impl IngestStatus {
+    fn of(spec: &ChannelSpec, recorded_open: Option<bool>) -> Option<Self> {
+        let window = spec.live_window?;
+        Some(IngestStatus {
+            open: recorded_open.unwrap_or(false),
+            next_change_at: window.next_edge_after(Utc::now()),
+        })
+    }
 }
 
 impl From<ChannelRow> for Channel {
     fn from(row: ChannelRow) -> Self {
+        let ingest = IngestStatus::of(&row.spec.0, row.ingest_open);
         Channel {
             id: row.id,
             tenant: row.tenant,
@@ -52,6 +75,7 @@ impl From<ChannelRow> for Channel {
                 observed_generation: row.observed_generation,
                 outputs: row.outputs.0,
                 last_error: row.last_error.map(|e| e.0),
+                ingest,
             },
             stream: None,
             created_at: row.created_at,

@@ -218,7 +218,11 @@ async fn get_channel(
         .clone()
         .filter(|_| channel.deleted_at.is_none());
     if let Some(arn) = live_arn {
-        channel.stream = Some(state.live.stream(&state.aws, &arn).await);
+        // IVS's events (or the sweep) know a live session without asking IVS; else GetStream.
+        channel.stream = match super::broadcasts::live_from_session(&state, id).await? {
+            Some(live) => Some(live),
+            None => Some(state.live.stream(&state.aws, &arn).await),
+        };
     }
     Ok(Json(channel))
 }

@@ -280,7 +280,7 @@ async fn delete_message(
     let reason = request.reason.as_deref();
     let ivs_id = state
         .aws
-        .delete_message(&room, &request.message_id, reason)
+        .delete_chat_message(&room, &request.message_id, reason)
         .await
         .map_err(|e| chat_failure(e, id, state.aws.chat_moderation_rate()))?;
     let details = json!({ "message_id": request.message_id, "reason": reason, "id": ivs_id });

@@ -5,6 +5,7 @@
 //! channel limits, the account-quota guard).
 
 pub mod auth;
+pub mod broadcasts;
 pub mod cache;
 mod channel_views;
 pub mod channels;
@@ -46,6 +47,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(health::router())
         .merge(channels::router())
+        .merge(broadcasts::router())
         .merge(tokens::router())
         .merge(viewers::router())
         .merge(chat::router())

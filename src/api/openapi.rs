@@ -24,6 +24,7 @@ use crate::api::error::PROBLEM_JSON;
     components(schemas(crate::api::error::Problem, crate::api::error::FieldError)),
     tags(
         (name = "channels", description = "Declare, read, change and delete channels"),
+        (name = "broadcasts", description = "Each channel's broadcasts (stream sessions) and recordings, from IVS's events"),
         (name = "tokens", description = "Mint playback tokens for private channels; revoke viewers"),
         (name = "chat", description = "A channel's IVS Chat room: chat tokens for members; moderation \
                                        (disconnect a user, delete a message, send an event), audited"),

@@ -1,12 +1,13 @@
 //! Cursor pagination for every list endpoint: the page-size rule and the query parameters; the
-//! cursors and the cutting of pages are the domain's (`domain::page`), shared with the console.
+//! cursors (a UUIDv7, a sequence number, or a time and an id for lists newest first) and the
+//! cutting of pages are the domain's (`domain::page`), shared with the console.
 
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiResult, FieldError};
 use crate::domain::page;
-pub use crate::domain::page::{Cursor, MAX_CURSOR_CHARS, cut};
+pub use crate::domain::page::{Cursor, MAX_CURSOR_CHARS, TimePosition, cut};
 
 pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
@@ -65,6 +66,13 @@ mod tests {
         let (_, next) = cut(vec![id, Uuid::now_v7()], 1, |u| *u);
         assert_eq!(decode::<Uuid>(next.as_deref()).unwrap(), Some(id));
         assert!(decode::<Uuid>(Some("not a cursor")).is_err());
+        let at = chrono::DateTime::from_timestamp_micros(1_764_669_600_123_456).unwrap();
+        let (_, next) = cut(vec![at, at], 1, |t| TimePosition(*t, id));
+        assert!(next.as_ref().is_some_and(|n| n.len() <= 32));
+        assert_eq!(
+            decode::<TimePosition>(next.as_deref()).unwrap(),
+            Some(TimePosition(at, id))
+        );
         assert!(page_limit(Some(0)).is_err() && page_limit(None).unwrap() == DEFAULT_LIMIT);
     }
 }

@@ -44,7 +44,7 @@ pub struct StreamKey {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The stream key", body = StreamKey),
-        (status = 409, description = "The channel is not provisioned yet, or its key is being replaced",
+        (status = 409, description = "The channel is not provisioned yet, its key is being replaced, or its live window is closed",
          body = crate::api::error::Problem, content_type = "application/problem+json"),
     )
 )]

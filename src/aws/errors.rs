@@ -102,9 +102,16 @@ pub fn kind_of(code: Option<&str>, status: Option<u16>) -> AwsErrorKind {
     match (code, status) {
         // IVS answers ChannelNotBroadcasting with 404: the code decides before the status.
         (Some("ChannelNotBroadcasting"), _) => AwsErrorKind::NotBroadcasting,
-        (Some("ResourceNotFoundException" | "ParameterNotFound"), _) | (_, Some(404)) => {
-            AwsErrorKind::NotFound
-        }
+        (
+            Some(
+                "ResourceNotFoundException"
+                | "ParameterNotFound"
+                | "QueueDoesNotExist"
+                | "AWS.SimpleQueueService.NonExistentQueue",
+            ),
+            _,
+        )
+        | (_, Some(404)) => AwsErrorKind::NotFound,
         (Some("ConflictException"), _) => AwsErrorKind::Conflict,
         (Some("ServiceQuotaExceededException" | "ParameterLimitExceeded"), _) => {
             AwsErrorKind::QuotaExceeded

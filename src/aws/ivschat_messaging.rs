@@ -109,7 +109,7 @@ impl Aws {
     }
 
     /// Tells the room's clients to remove a message; returns IVS Chat's id for the action.
-    pub async fn delete_message(
+    pub async fn delete_chat_message(
         &self,
         room_arn: &str,
         message_id: &str,

@@ -55,6 +55,14 @@ pub struct RateSettings {
     /// request whose turn is further away gets 429 with `Retry-After` at once.
     #[arg(long, env = "CHAT_WAIT_BUDGET_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(0..=30_000))]
     pub chat_wait_budget_ms: u64,
+    /// SQS calls per second, per operation (ReceiveMessage, DeleteMessage(Batch), queue setup;
+    /// AWS: nearly unlimited on a standard queue, so 0 = unlimited).
+    #[arg(long, env = "SQS_TPS", default_value_t = 0.0)]
+    pub sqs_tps: f64,
+    /// EventBridge rule and target calls per second (`events setup`; AWS: 50 per API, shared with
+    /// the account's other tools).
+    #[arg(long, env = "EVENTBRIDGE_TPS", default_value_t = 10.0)]
+    pub eventbridge_tps: f64,
 }
 
 impl Default for RateSettings {
@@ -73,6 +81,8 @@ impl Default for RateSettings {
             ivschat_token_tps: 200.0,
             ivschat_moderation_tps: 100.0,
             chat_wait_budget_ms: 2000,
+            sqs_tps: 0.0,
+            eventbridge_tps: 10.0,
         }
     }
 }
@@ -94,6 +104,8 @@ impl RateSettings {
             ivschat_token_tps: 0.0,
             ivschat_moderation_tps: 0.0,
             chat_wait_budget_ms: 2000,
+            sqs_tps: 0.0,
+            eventbridge_tps: 0.0,
         }
     }
 }
@@ -115,6 +127,8 @@ pub enum CallClass {
     ChatToken,
     /// DisconnectUser, DeleteMessage, SendEvent (each its own budget).
     ChatModeration,
+    Sqs,
+    EventBridge,
 }
 
 /// One pacer per operation: AWS's rates apply to each operation separately, so CreateChannel
@@ -148,6 +162,8 @@ impl RateLimits {
             CallClass::ChatTag => s.ivschat_tag_tps,
             CallClass::ChatToken => s.ivschat_token_tps,
             CallClass::ChatModeration => s.ivschat_moderation_tps,
+            CallClass::Sqs => s.sqs_tps,
+            CallClass::EventBridge => s.eventbridge_tps,
         }
     }
 

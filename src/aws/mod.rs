@@ -5,16 +5,19 @@
 //! credentials, `AWS_ENDPOINT_URL*`, retry settings).
 //!
 //! Each AWS service has a module of its own ([`ivs_channels`], [`ivs_resources`], [`ivs_streams`],
-//! [`ivschat_rooms`], [`ivschat_messaging`], [`ssm`]); a new service adds one more module with its client and its methods.
+//! [`ivschat_rooms`], [`ivschat_messaging`], [`ssm`], [`sqs`], [`eventbridge`]); a new service
+//! adds one more module with its client and its methods.
 
 pub mod errors;
+mod eventbridge;
 mod interceptor;
-mod ivschat_messaging;
 mod ivs_channels;
 mod ivs_resources;
 mod ivs_streams;
+mod ivschat_messaging;
 mod ivschat_rooms;
 pub mod limits;
+mod sqs;
 mod ssm;
 mod timeouts;
 
@@ -30,11 +33,13 @@ pub use aws_sdk_ivs::types as ivs;
 /// The IVS Chat shapes the facade returns.
 pub use aws_sdk_ivschat::types as ivschat;
 pub use errors::{AwsError, AwsErrorKind, ErrorClass};
+pub use eventbridge::RuleInfo;
 pub use ivs_channels::{BATCH_GET_MAX, CreatedChannel, ivs_name};
 pub use ivs_resources::ImportedKeyPair;
 pub use ivschat_messaging::ChatToken;
 pub use ivschat_rooms::ChatRoom;
 pub use limits::{CallClass, RateLimits, RateSettings};
+pub use sqs::{MAX_MESSAGES, MAX_WAIT_SECS, QueueMessage};
 pub use ssm::PutParameter;
 pub use timeouts::TimeoutSettings;
 
@@ -65,6 +70,8 @@ pub struct Aws {
     /// The chat client with the SDK's retry off, for CreateRoom and
     /// CreateLoggingConfiguration, for the same reason as `ivs_once`.
     ivschat_once: aws_sdk_ivschat::Client,
+    sqs: aws_sdk_sqs::Client,
+    events: aws_sdk_eventbridge::Client,
     limits: RateLimits,
     sdk: aws_config::SdkConfig,
     timeouts: TimeoutSettings,
@@ -73,7 +80,8 @@ pub struct Aws {
 impl Aws {
     /// Builds the clients from the SDK's standard configuration chain: region, credentials,
     /// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_IVS` / `AWS_ENDPOINT_URL_SSM` /
-    /// `AWS_ENDPOINT_URL_IVSCHAT`, retry settings.
+    /// `AWS_ENDPOINT_URL_IVSCHAT`, `AWS_ENDPOINT_URL_SQS` / `AWS_ENDPOINT_URL_EVENTBRIDGE`, retry
+    /// settings.
     pub async fn from_env(
         rates: &RateSettings,
         timeouts: &TimeoutSettings,
@@ -118,12 +126,22 @@ impl Aws {
         let ivschat_once = ivschat
             .clone()
             .retry_config(aws_config::retry::RetryConfig::disabled());
+        let sqs = aws_sdk_sqs::config::Builder::from(sdk)
+            .interceptor(interceptor::CallMetrics)
+            .timeout_config(timeouts.sdk(operation))
+            .build();
+        let events = aws_sdk_eventbridge::config::Builder::from(sdk)
+            .interceptor(interceptor::CallMetrics)
+            .timeout_config(timeouts.sdk(operation))
+            .build();
         Aws {
             ivs: aws_sdk_ivs::Client::from_conf(ivs.build()),
             ivs_once: aws_sdk_ivs::Client::from_conf(ivs_once.build()),
             ssm: aws_sdk_ssm::Client::from_conf(ssm),
             ivschat: aws_sdk_ivschat::Client::from_conf(ivschat.build()),
             ivschat_once: aws_sdk_ivschat::Client::from_conf(ivschat_once.build()),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs),
+            events: aws_sdk_eventbridge::Client::from_conf(events),
             limits,
             sdk: sdk.clone(),
             timeouts,

@@ -46,6 +46,17 @@ impl TimeoutSettings {
             .build()
     }
 
+    /// The SDK configuration for a long poll that may wait `wait` before answering: the usual
+    /// attempt and operation timeouts on top of the wait, so the wait never times out.
+    pub(super) fn long_poll(&self, wait: Duration) -> aws_config::timeout::TimeoutConfig {
+        let attempt = wait + Duration::from_secs(self.aws_attempt_timeout_secs);
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(self.aws_connect_timeout_secs))
+            .operation_attempt_timeout(attempt)
+            .operation_timeout(attempt.max(wait + self.operation()))
+            .build()
+    }
+
     pub(super) fn operation(&self) -> Duration {
         Duration::from_secs(self.aws_operation_timeout_secs)
     }

@@ -1,5 +1,5 @@
 //! What each subcommand does: serve, worker, migrate, openapi, api-key and playback-key
-//! management. Dev mode has a module of its own.
+//! management, events setup. Dev mode has a module of its own.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,13 +7,16 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
 
-use super::{ApiKeyCommand, Command, PlaybackKeyCommand, ServeArgs, WorkerArgs, dev, wiring};
+use super::{
+    ApiKeyCommand, Command, EventsCommand, PlaybackKeyCommand, ServeArgs, WorkerArgs, dev, wiring,
+};
 use crate::api::{AppState, Application, HttpSettings, shutdown_signal};
 use crate::aws::{self, Aws};
 use crate::console;
 use crate::db;
 use crate::domain::api_key::{Scope, generate_key};
 use crate::domain::rules;
+use crate::events;
 use crate::playback_keys::{KeyRing, Tokens, lifecycle, source};
 use crate::reconciler;
 use crate::webhooks;
@@ -35,6 +38,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::ApiKey(command) => api_key(command).await,
         Command::PlaybackKey(command) => playback_key(command).await,
+        Command::Events(command) => events_command(command).await,
     }
 }
 
@@ -86,6 +90,7 @@ pub(super) async fn serve(
         Some(tokio::spawn(reconciler::run(ctx, stop.clone())))
     };
     let deliveries = start_webhooks(&pool, &args.webhooks, &stop)?;
+    let intake = start_events(&pool, &aws, &args.events, &stop);
     if let Some(on_ready) = on_ready {
         on_ready(addr);
     }
@@ -98,6 +103,9 @@ pub(super) async fn serve(
     }
     if let Some(deliveries) = deliveries {
         finish_within(deliveries, grace.saturating_sub(started.elapsed())).await;
+    }
+    if let Some(intake) = intake {
+        finish_within(intake, grace.saturating_sub(started.elapsed())).await;
     }
     served
 }
@@ -116,6 +124,48 @@ fn console_routes(
     let state =
         console::ConsoleState::new(pool.clone(), aws.for_requests(), tokens.clone(), settings);
     console::router(state)
+}
+
+/// The IVS event intake, when a queue is configured.
+fn start_events(
+    pool: &sqlx::PgPool,
+    aws: &Aws,
+    args: &events::EventArgs,
+    stop: &CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let settings = args.settings()?;
+    let ctx = events::Ctx {
+        pool: pool.clone(),
+        aws: aws.clone(),
+        settings,
+    };
+    Some(tokio::spawn(events::run(ctx, stop.clone())))
+}
+
+async fn events_command(command: EventsCommand) -> anyhow::Result<()> {
+    match command {
+        EventsCommand::Setup {
+            queue_name,
+            rule_name,
+        } => {
+            let aws = Aws::from_env(
+                &aws::RateSettings::default(),
+                &aws::TimeoutSettings::default(),
+            )
+            .await?;
+            let report = events::setup(&aws, &queue_name, &rule_name).await?;
+            if report.changed.is_empty() {
+                println!("already set up: nothing changed");
+            } else {
+                println!("set up: {}", report.changed.join(", "));
+            }
+            println!("rule:  {}", report.rule_arn);
+            println!("queue: {}", report.queue_arn);
+            println!("start the service with IVS_EVENTS_QUEUE_URL set to the queue URL:");
+            println!("{}", report.queue_url);
+        }
+    }
+    Ok(())
 }
 
 /// Webhook delivery workers, unless this process is told not to run them.
@@ -188,6 +238,7 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let workers = tokio::spawn(reconciler::run(ctx, stop.clone()));
     let deliveries = start_webhooks(&pool, &args.webhooks, &stop)?;
+    let intake = start_events(&pool, &aws, &args.events, &stop);
     tokio::spawn(lifecycle::run(
         pool,
         aws,
@@ -204,6 +255,9 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     finish_within(workers, grace).await;
     if let Some(deliveries) = deliveries {
         finish_within(deliveries, grace.saturating_sub(started.elapsed())).await;
+    }
+    if let Some(intake) = intake {
+        finish_within(intake, grace.saturating_sub(started.elapsed())).await;
     }
     Ok(())
 }

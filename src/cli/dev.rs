@@ -8,7 +8,12 @@ use super::commands::{create_key, serve};
 use crate::aws::{self, Aws};
 use crate::db;
 use crate::domain::api_key::Scope;
+use crate::domain::event_routing::DEFAULT_RULE_NAME;
+use crate::events;
 use crate::playback_keys::{KeySource, source};
+
+/// The queue dev mode routes the embedded simulator's IVS events to.
+const DEV_EVENTS_QUEUE: &str = "ivs-provisioner-dev-events";
 
 /// Where dev mode keeps its generated signing key (in the simulator's SSM).
 const DEV_SIGNING_KEY_PARAMETER: &str = "/ivs-provisioner/dev/playback-signing-key";
@@ -51,6 +56,15 @@ pub async fn run(dev: DevArgs) -> anyhow::Result<()> {
         }
         args.tokens.playback_signing_key_ssm_parameter = Some(name);
     }
+    // The embedded simulator emits IVS's events: route them to a queue and read it, so the
+    // journey shows broadcasts and recordings (unless a queue is configured already).
+    let broadcasts = simulator.is_some() && args.events.ivs_events_queue_url.is_none();
+    if broadcasts {
+        let report = events::setup(&aws, DEV_EVENTS_QUEUE, DEFAULT_RULE_NAME)
+            .await
+            .context("routing the simulator's IVS events to a queue")?;
+        args.events.ivs_events_queue_url = Some(report.queue_url);
+    }
     if db::create_if_missing(&args.database.database_url).await? {
         tracing::info!(
             "created the database {}",
@@ -67,7 +81,7 @@ pub async fn run(dev: DevArgs) -> anyhow::Result<()> {
     db::api_keys::revoke(&pool, "dev-admin").await?;
     let key = create_key(&pool, "dev-admin", &[Scope::Admin], None).await?;
     drop(pool);
-    let guide = move |addr| print!("{}", dev_guide(addr, &endpoint, &key));
+    let guide = move |addr| print!("{}", dev_guide(addr, &endpoint, &key, broadcasts));
     let served = serve(args, Some(aws), Some(Box::new(guide))).await;
     drop(simulator);
     served
@@ -80,10 +94,20 @@ async fn reset_for_fresh_simulator(pool: &sqlx::PgPool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn dev_guide(addr: std::net::SocketAddr, aws_endpoint: &str, key: &str) -> String {
+fn dev_guide(
+    addr: std::net::SocketAddr,
+    aws_endpoint: &str,
+    key: &str,
+    broadcasts: bool,
+) -> String {
     // The simulator serves IVS Chat's messaging WebSocket at its root, as AWS does at
     // wss://edge.ivschat.<region>.amazonaws.com.
     let chat_ws = format!("{}/", aws_endpoint.replacen("http", "ws", 1));
+    let broadcast = if broadcasts {
+        broadcast_guide(aws_endpoint)
+    } else {
+        String::new()
+    };
     format!(
         r#"
 ivs-provisioner dev mode is running on http://{addr}
@@ -112,7 +136,7 @@ Try the whole journey (copy-paste line by line):
   # 6. change it (JSON merge patch) and read its audit trail
   curl -s -X PATCH $IVSP/v1/channels/$ID -H "Authorization: Bearer $IVSP_KEY" -H 'Content-Type: application/merge-patch+json' -d '{{"latency_mode":"NORMAL"}}'; echo
   curl -s $IVSP/v1/channels/$ID/events -H "Authorization: Bearer $IVSP_KEY"; echo
-  # 7. delete it (202; the reconciler removes it, and its chat room, from IVS, IVS Chat and SSM)
+{broadcast}  # 7. delete it (202; the reconciler removes it, and its chat room, from IVS, IVS Chat and SSM)
   curl -s -X DELETE $IVSP/v1/channels/$ID -H "Authorization: Bearer $IVSP_KEY"; echo
 
 Webhooks (do this before step 1 to hear the whole journey):
@@ -127,6 +151,21 @@ Webhooks (do this before step 1 to hear the whole journey):
   #   curl -s $IVSP/v1/webhook-endpoints/<endpoint id>/deliveries -H "Authorization: Bearer $IVSP_KEY"
 
 Press Ctrl-C to stop.
+"#
+    )
+}
+
+/// The journey's broadcast step: the simulator plays an encoder and IVS's recorder, its events
+/// reach the service through EventBridge and SQS, and the session and recording appear.
+fn broadcast_guide(aws_endpoint: &str) -> String {
+    format!(
+        r#"  # 6b. broadcast for a moment (the simulator plays the encoder; IVS's events arrive through EventBridge and SQS), then list the broadcast and its recording
+  export ARN=$(curl -s $IVSP/v1/channels/$ID -H "Authorization: Bearer $IVSP_KEY" | sed -E 's/.*"channel_arn":"([^"]+)".*/\1/')
+  curl -s -X POST {aws_endpoint}/_sim/broadcast/start -H 'Content-Type: application/json' -d "{{\"channelArn\":\"$ARN\"}}"; echo
+  curl -s -X POST {aws_endpoint}/_sim/broadcast/stop -H 'Content-Type: application/json' -d "{{\"channelArn\":\"$ARN\"}}"; echo
+  until curl -s $IVSP/v1/channels/$ID/recordings -H "Authorization: Bearer $IVSP_KEY" | grep -q '"status":"ready"'; do sleep 1; done
+  curl -s $IVSP/v1/channels/$ID/sessions -H "Authorization: Bearer $IVSP_KEY"; echo
+  curl -s $IVSP/v1/channels/$ID/recordings -H "Authorization: Bearer $IVSP_KEY"; echo
 "#
     )
 }

@@ -9,6 +9,7 @@ use crate::api::limits::LimitArgs;
 use crate::console::ConsoleArgs;
 use crate::db::DatabaseArgs;
 use crate::domain::api_key::Scope;
+use crate::events::EventArgs;
 use crate::playback_keys::TokenArgs;
 use crate::reconciler::ReconcilerArgs;
 pub use crate::telemetry::{LogArgs, LogFormat};
@@ -50,6 +51,25 @@ pub enum Command {
     /// Create, list and rotate the managed playback signing key.
     #[command(subcommand)]
     PlaybackKey(PlaybackKeyCommand),
+    /// Route IVS's events to the service (EventBridge rule → SQS queue).
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Create the SQS queue, its policy for EventBridge, the rule matching IVS's channel events
+    /// and its target, or leave them as they are when they are already right; prints the queue
+    /// URL on the last line (set it as IVS_EVENTS_QUEUE_URL). Uses the AWS environment (region,
+    /// credentials, AWS_ENDPOINT_URL).
+    Setup {
+        /// The queue's name.
+        #[arg(long)]
+        queue_name: String,
+        /// The EventBridge rule's name (on the default bus).
+        #[arg(long, default_value = crate::domain::event_routing::DEFAULT_RULE_NAME)]
+        rule_name: String,
+    },
 }
 
 #[derive(Debug, Args, Clone)]
@@ -96,6 +116,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub webhooks: WebhookArgs,
     #[command(flatten)]
+    pub events: EventArgs,
+    #[command(flatten)]
     pub console: ConsoleArgs,
 }
 
@@ -124,6 +146,8 @@ pub struct WorkerArgs {
     pub tokens: TokenArgs,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+    #[command(flatten)]
+    pub events: EventArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,7 +11,7 @@ use crate::domain::channel::ChannelSpec;
 use crate::domain::{ChannelOutputs, LastError, Phase};
 
 const COLUMNS: &str = "id, tenant, name, spec, generation, observed_generation, phase, outputs, \
-                       last_error, delete_after, created_at, updated_at, deleted_at";
+                       last_error, delete_after, created_at, updated_at, deleted_at, ingest_open";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct ChannelRow {
@@ -28,6 +28,8 @@ pub struct ChannelRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Whether the channel has its stream key (the live window's gate), null until provisioned.
+    pub ingest_open: Option<bool>,
 }
 
 /// Inserts a new channel unless a live one with the same (tenant, name) exists, in which case

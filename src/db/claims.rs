@@ -31,6 +31,8 @@ pub struct Claimed {
     pub lease_token: Uuid,
     /// A stream-key rotation the API recorded and the reconciler has not done yet.
     pub stream_key_rotation_requested_at: Option<DateTime<Utc>>,
+    /// The ingest gate last made true (stream key present), null before the first provisioning.
+    pub ingest_open: Option<bool>,
 }
 
 /// The notification channel a trigger signals when a row needs work.
@@ -48,26 +50,28 @@ pub enum FenceError {
 
 type Fenced = Result<(), FenceError>;
 
-/// When a live row falls due: at its next attempt in a claimable phase; a `ready` row waiting
-/// to be deleted once both its next attempt and its `delete_after` have passed. Written out with
-/// literal phases (the domain's list, in its order) because the planner matches it to the
-/// expression of the index `channels_due` (migrations/20261202000020_history_indexes.sql) word
-/// for word, over the rows of that index's predicate ([`DUE_ROWS`]).
+/// When a live row falls due: at its next attempt in a claimable phase; a `ready` row once both
+/// its next attempt and the earlier of its `delete_after` and its live window's next edge
+/// (`window_due_at`) have passed. Written out with literal phases (the domain's list, in its
+/// order) because the planner matches it to the expression of the index `channels_due`
+/// (migrations/20261202000050_live_windows.sql) word for word, over the rows of that index's
+/// predicate ([`DUE_ROWS`]).
 static DUE_AT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "(case when phase in ({claimable}) then next_attempt_at
-               else greatest(next_attempt_at, delete_after) end)",
+               else greatest(next_attempt_at, least(delete_after, window_due_at)) end)",
         claimable = Phase::sql_list(&Phase::CLAIMABLE)
     )
 });
 
-/// The rows that can ever fall due: those needing work, and live ones with a `delete_after`;
-/// never history. Said with `phase <> 'deleted'` rather than `deleted_at is null` (the same rows)
+/// The rows that can ever fall due: those needing work, and live ones with a `delete_after` or
+/// a window edge ahead; never history. Said with `phase <> 'deleted'` rather than `deleted_at is null` (the same rows)
 /// so that the claim matches no index but `channels_due`: the indexes over all live rows would
 /// look as cheap to the planner on a small table, and read every live row on a large one.
 static DUE_ROWS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "(phase in ({claimable}) or (delete_after is not null and phase <> '{deleted}'))",
+        "(phase in ({claimable})
+          or ((delete_after is not null or window_due_at is not null) and phase <> '{deleted}'))",
         claimable = Phase::sql_list(&Phase::CLAIMABLE),
         deleted = Phase::Deleted.as_str()
     )
@@ -91,7 +95,8 @@ static CLAIM: LazyLock<String> = LazyLock::new(|| {
                  limit $3
                    for update skip locked)
       returning c.id, c.tenant, c.name, c.spec, c.generation, c.phase, c.outputs, c.delete_after,
-                c.delete_force, c.attempts, c.lease_token, c.stream_key_rotation_requested_at",
+                c.delete_force, c.attempts, c.lease_token, c.stream_key_rotation_requested_at,
+                c.ingest_open",
         rows = *DUE_ROWS,
         due = *DUE_AT,
     )
@@ -244,7 +249,7 @@ pub async fn finish_deleted(db: impl sqlx::PgExecutor<'_>, row: &Claimed) -> Fen
     let result = sqlx::query(
         "update channels
             set phase = $3, deleted_at = now(), last_error = null, attempts = 0,
-                lease_owner = null, lease_token = null, lease_expires_at = null
+                window_due_at = null, lease_owner = null, lease_token = null, lease_expires_at = null
           where id = $1 and lease_token = $2",
     )
     .bind(row.id)
@@ -255,7 +260,9 @@ pub async fn finish_deleted(db: impl sqlx::PgExecutor<'_>, row: &Claimed) -> Fen
     fenced(result, row.id)
 }
 
-/// Releases the row to be tried again at `next_attempt_at`, recording why.
+/// Releases the row to be tried again at `next_attempt_at`, recording why; earlier if its live
+/// window has an edge before then (a failed channel's key still closes on time), but a window
+/// edge already past never cuts a backoff short.
 pub async fn release(
     db: impl sqlx::PgExecutor<'_>,
     row: &Claimed,
@@ -269,7 +276,8 @@ pub async fn release(
             set phase = coalesce($3, phase),
                 last_error = coalesce($4, last_error),
                 attempts = attempts + case when $5 then 1 else 0 end,
-                next_attempt_at = $6,
+                next_attempt_at = case when window_due_at > now() then least($6, window_due_at)
+                                       else $6 end,
                 lease_owner = null, lease_token = null, lease_expires_at = null
           where id = $1 and lease_token = $2",
     )
@@ -284,17 +292,24 @@ pub async fn release(
     fenced(result, row.id)
 }
 
-/// The earliest next attempt among rows being worked on; the literal phase list matches the
-/// partial index `channels_needs_work`, which holds only those rows (never history).
+/// The earliest next attempt among rows being worked on, or live-window edge; the literal phase
+/// list matches the partial index `channels_needs_work`, which holds only those rows (never
+/// history), and the edges are read from `channels_window_due`, which holds only rows with an
+/// edge ahead.
 static NEXT_DUE: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "select extract(epoch from min(next_attempt_at) - now())::float8 from channels
-          where phase in ({}) and lease_token is null",
+        "select extract(epoch from least(
+                (select min(next_attempt_at) from channels
+                  where phase in ({}) and lease_token is null),
+                (select min(greatest(next_attempt_at, window_due_at)) from channels
+                  where window_due_at is not null and lease_token is null)
+                ) - now())::float8",
         Phase::sql_list(&Phase::NEEDS_WORK)
     )
 });
 
-/// How long until the earliest deferred or backed-off row falls due (none: `None`).
+/// How long until the earliest deferred or backed-off row, or window edge, falls due (none:
+/// `None`).
 pub async fn until_next_due(pool: &PgPool) -> sqlx::Result<Option<Duration>> {
     let seconds: Option<f64> = sqlx::query_scalar(&NEXT_DUE).fetch_one(pool).await?;
     Ok(seconds.map(|s| Duration::from_secs_f64(s.max(0.01))))
@@ -308,4 +323,41 @@ pub(super) async fn explain_next_due(
     sqlx::query_scalar(&format!("{explain}{}", *NEXT_DUE))
         .fetch_one(db)
         .await
+}
+
+/// Records the ingest gate the reconciler made true and the window's next edge, in the
+/// transaction of the gate's audit event.
+pub async fn save_ingest(
+    conn: &mut sqlx::PgConnection,
+    row: &Claimed,
+    open: bool,
+    window_due_at: Option<DateTime<Utc>>,
+) -> Fenced {
+    let result = sqlx::query(
+        "update channels set ingest_open = $3, window_due_at = $4
+          where id = $1 and lease_token = $2",
+    )
+    .bind(row.id)
+    .bind(row.lease_token)
+    .bind(open)
+    .bind(window_due_at)
+    .execute(&mut *conn)
+    .await?;
+    fenced(result, row.id)
+}
+
+/// A `ready` row's window edge is done: the row goes back to waiting, its phase untouched (a
+/// change that arrived meanwhile keeps it `updating`).
+pub async fn finish_window_edge(db: impl PgExecutor<'_>, row: &Claimed) -> Fenced {
+    let result = sqlx::query(
+        "update channels
+            set last_error = null, attempts = 0, next_attempt_at = now(),
+                lease_owner = null, lease_token = null, lease_expires_at = null
+          where id = $1 and lease_token = $2",
+    )
+    .bind(row.id)
+    .bind(row.lease_token)
+    .execute(db)
+    .await?;
+    fenced(result, row.id)
 }

@@ -7,6 +7,7 @@ use sqlx::{FromRow, PgExecutor};
 use uuid::Uuid;
 
 use crate::domain::EventKind;
+use crate::domain::broadcast::Audit;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct EventRow {
@@ -35,6 +36,29 @@ pub async fn insert(
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// Inserts an entry that happens once per `audit.once_key` on the channel; `false` when the key
+/// was written before (the unique index `channel_events_once` decides, across transactions).
+pub async fn insert_once(
+    db: impl PgExecutor<'_>,
+    channel_id: Uuid,
+    actor: &str,
+    audit: &Audit,
+) -> sqlx::Result<bool> {
+    let inserted = sqlx::query(
+        "insert into channel_events (channel_id, actor, kind, details, once_key)
+         values ($1, $2, $3, $4, $5)
+         on conflict (channel_id, once_key) where once_key is not null do nothing",
+    )
+    .bind(channel_id)
+    .bind(actor)
+    .bind(audit.kind)
+    .bind(Json(&audit.details))
+    .bind(&audit.once_key)
+    .execute(db)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
 }
 
 /// A page of a channel's events, oldest first, after the event id `after`.

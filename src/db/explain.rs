@@ -1,10 +1,14 @@
-//! EXPLAIN of the statements the service repeats on `channels` whatever the size of its history
-//! (the claim, the next-due query, the list filters, the metrics gauges, the console's overview), run exactly as the
-//! code runs them: the history test asserts on their plans and the history benchmark times them.
+//! EXPLAIN of the statements the service repeats whatever the size of its history (on
+//! `channels`: the claim, the next-due query, the list filters, the metrics gauges, the
+//! console's overview; on the
+//! broadcast facts: the session and recording lists, the event's channel lookup), run exactly as
+//! the code runs them: the history tests assert on their plans and the history benchmark times
+//! them.
 
 use serde_json::Value;
 use sqlx::PgPool;
 
+use super::broadcasts::{self, FactFilter};
 use super::channels::{self, ListFilter};
 use super::claims;
 
@@ -121,4 +125,22 @@ pub async fn gauges(pool: &PgPool) -> sqlx::Result<[Plan; 2]> {
 pub async fn console_overview(pool: &PgPool, tenant: Option<&str>) -> sqlx::Result<[Plan; 3]> {
     let [a, b, c] = super::console::explain_overview(pool, EXPLAIN, tenant).await?;
     Ok([Plan::new(a), Plan::new(b), Plan::new(c)])
+}
+
+/// `GET /v1/channels/{id}/sessions` (`recordings` false) or a recordings list with this filter.
+pub async fn broadcast_page(
+    pool: &PgPool,
+    recordings: bool,
+    filter: &FactFilter<'_>,
+) -> sqlx::Result<Plan> {
+    broadcasts::explain_page(pool, EXPLAIN, recordings, filter)
+        .await
+        .map(Plan::new)
+}
+
+/// The lookup of the channel an IVS event names by its ARN.
+pub async fn channel_by_arn(pool: &PgPool, arn: &str) -> sqlx::Result<Plan> {
+    broadcasts::explain_channel_by_arn(pool, EXPLAIN, arn)
+        .await
+        .map(Plan::new)
 }

@@ -2,6 +2,7 @@
 //! or concern (the reconciler's claims and leases, advisory locks), and nothing else.
 
 pub mod api_keys;
+pub mod broadcasts;
 pub mod channels;
 pub mod claims;
 pub mod console;

@@ -15,6 +15,7 @@ use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
+use crate::domain::broadcast::Audit;
 use crate::domain::webhook::{self, ChannelData, WebhookEventType};
 use crate::domain::{ChannelOutputs, EventKind, Phase};
 
@@ -234,6 +235,33 @@ pub async fn record_channel_event(
     details: Value,
 ) -> sqlx::Result<()> {
     super::events::insert(&mut *conn, channel_id, actor, kind, details.clone()).await?;
+    announce(conn, channel_id, kind, details).await
+}
+
+/// [`record_channel_event`] for an entry that must happen once per `audit.once_key` on the
+/// channel (a stream's start, a recording's end): a second write of the key, in this
+/// transaction or any other, writes nothing and sends nothing. `true` when this one wrote it.
+pub async fn record_channel_event_once(
+    conn: &mut PgConnection,
+    channel_id: Uuid,
+    actor: &str,
+    audit: &Audit,
+) -> sqlx::Result<bool> {
+    let written = super::events::insert_once(&mut *conn, channel_id, actor, audit).await?;
+    if written {
+        announce(conn, channel_id, audit.kind, audit.details.clone()).await?;
+    }
+    Ok(written)
+}
+
+/// The webhook event an audit entry causes, if its kind is one a booking system hears, with
+/// its deliveries: the payload carries the channel as this transaction sees it.
+async fn announce(
+    conn: &mut PgConnection,
+    channel_id: Uuid,
+    kind: EventKind,
+    details: Value,
+) -> sqlx::Result<()> {
     let Some(hook) = WebhookEventType::for_event_kind(kind) else {
         return Ok(());
     };

@@ -32,6 +32,13 @@ pub const CHAT_MESSAGE_RATE_DEFAULT: u32 = 10;
 /// `chat.maximum_message_length` in characters, inclusive, and IVS Chat's default.
 pub const CHAT_MESSAGE_LENGTH: (i64, i64) = (1, 500);
 pub const CHAT_MESSAGE_LENGTH_DEFAULT: u32 = 500;
+/// `live_window.grace_seconds`, inclusive: how long after `closes_at` the key still works.
+pub const LIVE_WINDOW_GRACE_SECS: (i64, i64) = (0, 3600);
+/// `live_window.grace_seconds` when not given: a class that overruns by a few minutes is not
+/// cut off mid-sentence.
+pub const DEFAULT_LIVE_WINDOW_GRACE_SECS: u32 = 300;
+/// The longest live window, `closes_at - opens_at`: one day.
+pub const MAX_LIVE_WINDOW_HOURS: i64 = 24;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -132,6 +139,25 @@ pub struct ChannelRequest {
     /// RFC 3339 time after which the service deletes the channel.
     #[schema(value_type = Option<DateTime<Utc>>, max_length = 64)]
     pub delete_after: Option<String>,
+    /// When the channel may be broadcast to: it has a stream key (in IVS and SSM) only from
+    /// `opens_at` to `closes_at + grace_seconds`. Null or absent: always.
+    pub live_window: Option<LiveWindowRequest>,
+}
+
+/// A class's live window as a request gives it.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LiveWindowRequest {
+    /// RFC 3339 time the stream key is created and published.
+    #[schema(value_type = Option<DateTime<Utc>>, required = true, max_length = 64)]
+    pub opens_at: Option<String>,
+    /// RFC 3339 time the class ends: after `opens_at`, at most 24 hours later, in the future.
+    #[schema(value_type = Option<DateTime<Utc>>, required = true, max_length = 64)]
+    pub closes_at: Option<String>,
+    /// 0-3600, default 300: seconds after `closes_at` before the key is deleted and the stream
+    /// stopped.
+    #[schema(value_type = Option<u32>, minimum = 0, maximum = 3600)]
+    pub grace_seconds: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -221,6 +247,39 @@ pub struct ChannelSpec {
     pub chat: Option<ChatSpec>,
     pub tags: BTreeMap<String, String>,
     pub delete_after: Option<DateTime<Utc>>,
+    /// Null: the channel has a stream key whenever it is provisioned.
+    pub live_window: Option<LiveWindow>,
+}
+
+/// A validated live window: ingest is open from `opens_at` until `closes_at + grace_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LiveWindow {
+    pub opens_at: DateTime<Utc>,
+    pub closes_at: DateTime<Utc>,
+    pub grace_seconds: u32,
+}
+
+impl LiveWindow {
+    /// When the stream key is deleted and a live stream stopped.
+    pub fn ingest_closes_at(&self) -> DateTime<Utc> {
+        self.closes_at + chrono::Duration::seconds(i64::from(self.grace_seconds))
+    }
+
+    pub fn is_open_at(&self, now: DateTime<Utc>) -> bool {
+        self.opens_at <= now && now < self.ingest_closes_at()
+    }
+
+    /// The next time after `now` at which the window opens or closes; none once it has closed.
+    pub fn next_edge_after(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        [self.opens_at, self.ingest_closes_at()]
+            .into_iter()
+            .find(|edge| now < *edge)
+    }
+}
+
+/// Whether a channel may have a stream key at `now`: always without a window.
+pub fn ingest_open(window: Option<&LiveWindow>, now: DateTime<Utc>) -> bool {
+    window.is_none_or(|w| w.is_open_at(now))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

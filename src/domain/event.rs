@@ -50,8 +50,18 @@ pub enum EventKind {
     // The channel's IVS Chat room (adoption, duplicates and recreation use the kinds above).
     ChatRoomCreated,
     ChatRoomDeleted,
+    /// A live window opened: the stream key exists and is published.
+    IngestOpened,
+    /// A live window closed: the stream key is deleted, a live stream stopped.
+    IngestClosed,
     // Written by the drift sweep.
     DriftDetected,
+    // The broadcast lifecycle, each once per stream or recording, from an IVS event (actor
+    // `ivs-events`) or the gap-filling sweep (`broadcast-sweep`).
+    StreamStarted,
+    StreamEnded,
+    RecordingReady,
+    RecordingFailed,
     // Written by the API in a tenant's own trail (`tenant_limit_events`), not a channel's.
     LimitsChanged,
 }
@@ -66,6 +76,10 @@ impl EventKind {
 pub mod actor {
     pub const RECONCILER: &str = "reconciler";
     pub const DRIFT_SWEEP: &str = "drift-sweep";
+    /// The intake of IVS's EventBridge events.
+    pub const IVS_EVENTS: &str = "ivs-events";
+    /// The sweep that fills what the events missed.
+    pub const BROADCAST_SWEEP: &str = "broadcast-sweep";
 }
 
 #[cfg(test)]

@@ -3,10 +3,13 @@
 //! layer depends on this one; it depends on none of them.
 
 pub mod api_key;
+pub mod broadcast;
 pub mod channel;
 pub mod chat_access;
 pub mod event;
+pub mod event_routing;
 pub mod field_error;
+pub mod ivs_event;
 pub mod keys;
 pub mod limits;
 pub mod outputs;

@@ -1,11 +1,11 @@
-//! Keyset pages, shared by every edge that lists things: a position (a UUIDv7 or a sequence
-//! number) travels as an opaque base64url cursor, and a page is cut from one extra row.
+//! Keyset pages, shared by every edge that lists things: a position (a UUIDv7, a sequence
+//! number, or a time and an id) travels as an opaque base64url cursor, and a page is cut from one extra row.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use uuid::Uuid;
 
-/// Cursors handed out have at most 22 characters (16 bytes, base64url); longer ones are refused
+/// Cursors handed out have at most 32 characters (24 bytes, base64url); longer ones are refused
 /// unread.
 pub const MAX_CURSOR_CHARS: usize = 64;
 
@@ -32,6 +32,25 @@ impl Cursor for i64 {
 
     fn from_bytes(bytes: &[u8]) -> Option<Self> {
         <[u8; 8]>::try_from(bytes).ok().map(i64::from_be_bytes)
+    }
+}
+
+/// A position in a list ordered by a time and then an id (microseconds, as Postgres keeps them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimePosition(pub chrono::DateTime<chrono::Utc>, pub Uuid);
+
+impl Cursor for TimePosition {
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = self.0.timestamp_micros().to_be_bytes().to_vec();
+        bytes.extend_from_slice(self.1.as_bytes());
+        bytes
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let (micros, id) = (bytes.get(..8)?, bytes.get(8..)?);
+        let micros = i64::from_be_bytes(micros.try_into().ok()?);
+        let at = chrono::DateTime::from_timestamp_micros(micros)?;
+        Some(TimePosition(at, Uuid::from_slice(id).ok()?))
     }
 }
 

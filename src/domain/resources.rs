@@ -81,6 +81,12 @@ pub fn parameter_names(prefix: &str, tenant: &str, name: &str) -> [String; 3] {
     ]
 }
 
+/// The name of the channel's stream-key parameter.
+pub fn stream_key_parameter(prefix: &str, tenant: &str, name: &str) -> String {
+    let [_, key, _] = parameter_names(prefix, tenant, name);
+    key
+}
+
 pub fn parameters(
     prefix: &str,
     tenant: &str,

@@ -3,17 +3,18 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::Deserialize;
 
 use super::FieldError;
 use super::channel::{
     CHAT_MESSAGE_LENGTH, CHAT_MESSAGE_LENGTH_DEFAULT, CHAT_MESSAGE_RATE, CHAT_MESSAGE_RATE_DEFAULT,
-    ChannelRequest, ChannelSpec, ChannelType, ChatRequest, ChatSpec, FallbackResult, LatencyMode,
-    MAX_CALLER_TAGS, MAX_NAME_CHARS, MAX_TENANT_CHARS, MAX_TIME_CHARS, MessageReviewHandlerRequest,
-    MessageReviewHandlerSpec, Preset, RECONNECT_WINDOW_SECS, RESERVED_TAG_KEYS,
-    RESERVED_TAG_PREFIX, RecordingRequest, RecordingSpec, THUMBNAIL_INTERVAL_SECS,
-    ThumbnailRecordingMode,
+    ChannelRequest, ChannelSpec, ChannelType, ChatRequest, ChatSpec,
+    DEFAULT_LIVE_WINDOW_GRACE_SECS, FallbackResult, LIVE_WINDOW_GRACE_SECS, LatencyMode,
+    LiveWindow, LiveWindowRequest, MAX_CALLER_TAGS, MAX_LIVE_WINDOW_HOURS, MAX_NAME_CHARS,
+    MAX_TENANT_CHARS, MAX_TIME_CHARS, MessageReviewHandlerRequest, MessageReviewHandlerSpec,
+    Preset, RECONNECT_WINDOW_SECS, RESERVED_TAG_KEYS, RESERVED_TAG_PREFIX, RecordingRequest,
+    RecordingSpec, THUMBNAIL_INTERVAL_SECS, ThumbnailRecordingMode,
 };
 use super::rules;
 
@@ -161,6 +162,9 @@ impl ChannelRequest {
                 previous.and_then(|p| p.delete_after),
             )
         });
+        let live_window = self.live_window.map(|w| {
+            validate_live_window(&mut errors, w, now, previous.and_then(|p| p.live_window))
+        });
 
         if !errors.0.is_empty() {
             return Err(errors.0);
@@ -180,6 +184,7 @@ impl ChannelRequest {
             chat: chat.flatten(),
             tags,
             delete_after: delete_after.flatten(),
+            live_window: live_window.flatten(),
         })
     }
 }
@@ -318,27 +323,93 @@ fn validate_tags(errors: &mut Errors, tags: BTreeMap<String, String>) -> BTreeMa
     tags
 }
 
+/// An RFC 3339 time, or an error naming `field`. Kept to Postgres' precision (microseconds), so
+/// a time in the spec and the same time in a column (`delete_after`, the window's due time) agree.
+fn parse_time(errors: &mut Errors, field: &str, raw: &str) -> Option<DateTime<Utc>> {
+    let parsed = Some(raw)
+        .filter(|raw| raw.chars().count() <= MAX_TIME_CHARS)
+        .and_then(|raw| DateTime::parse_from_rfc3339(raw).ok());
+    if parsed.is_none() {
+        let name = field.rsplit('/').next().unwrap_or(field);
+        errors.add(
+            field,
+            format!("{name} must be an RFC 3339 time, e.g. 2026-11-28T09:00:00Z"),
+        );
+    }
+    parsed.map(|t| t.with_timezone(&Utc).trunc_subsecs(6))
+}
+
 fn validate_delete_after(
     errors: &mut Errors,
     raw: &str,
     now: DateTime<Utc>,
     previous: Option<DateTime<Utc>>,
 ) -> Option<DateTime<Utc>> {
-    let parsed = Some(raw)
-        .filter(|raw| raw.chars().count() <= MAX_TIME_CHARS)
-        .and_then(|raw| DateTime::parse_from_rfc3339(raw).ok());
-    let Some(at) = parsed.map(|t| t.with_timezone(&Utc)) else {
-        errors.add(
-            "/delete_after",
-            "delete_after must be an RFC 3339 time, e.g. 2026-11-28T09:00:00Z",
-        );
-        return None;
-    };
+    let at = parse_time(errors, "/delete_after", raw)?;
     if at <= now && previous != Some(at) {
         errors.add("/delete_after", "delete_after must be in the future");
         return None;
     }
     Some(at)
+}
+
+/// Both times required; closes after opens, at most a day later, and in the future (unless it
+/// is the window already stored: a patch of another field after the class is not refused).
+fn validate_live_window(
+    errors: &mut Errors,
+    w: LiveWindowRequest,
+    now: DateTime<Utc>,
+    previous: Option<LiveWindow>,
+) -> Option<LiveWindow> {
+    let opens_at = window_time(errors, "/live_window/opens_at", w.opens_at);
+    let closes_at = window_time(errors, CLOSES_AT, w.closes_at).filter(|at| {
+        let past = *at <= now && previous.map(|p| p.closes_at) != Some(*at);
+        if past {
+            errors.add(CLOSES_AT, "closes_at must be in the future");
+        }
+        !past
+    });
+    let grace_seconds = range(
+        errors,
+        "/live_window/grace_seconds",
+        w.grace_seconds,
+        LIVE_WINDOW_GRACE_SECS.0,
+        LIVE_WINDOW_GRACE_SECS.1,
+        DEFAULT_LIVE_WINDOW_GRACE_SECS,
+    );
+    let (opens_at, closes_at) = (opens_at?, closes_at?);
+    if let Err(message) = window_length(opens_at, closes_at) {
+        errors.add(CLOSES_AT, message);
+        return None;
+    }
+    Some(LiveWindow {
+        opens_at,
+        closes_at,
+        grace_seconds: grace_seconds?,
+    })
+}
+
+const CLOSES_AT: &str = "/live_window/closes_at";
+
+fn window_time(errors: &mut Errors, field: &str, raw: Option<String>) -> Option<DateTime<Utc>> {
+    let Some(raw) = raw else {
+        let name = field.rsplit('/').next().unwrap_or(field);
+        errors.add(field, format!("{name} is required when live_window is set"));
+        return None;
+    };
+    parse_time(errors, field, &raw)
+}
+
+fn window_length(opens_at: DateTime<Utc>, closes_at: DateTime<Utc>) -> Result<(), String> {
+    if closes_at <= opens_at {
+        return Err("closes_at must be after opens_at".into());
+    }
+    if closes_at - opens_at > chrono::Duration::hours(MAX_LIVE_WINDOW_HOURS) {
+        return Err(format!(
+            "the window is at most {MAX_LIVE_WINDOW_HOURS} hours long"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -547,7 +618,8 @@ mod tests {
             "recording": {"s3_bucket_name": "b-1", "thumbnail_recording_mode": "DISABLED"},
             "chat": {"maximum_message_length": 200, "log_to_s3_bucket": "b-1",
                      "message_review_handler": {"lambda_arn": "arn:aws:lambda:eu-west-1:123456789012:function:r", "fallback_result": "DENY"}},
-            "tags": {"Team": "live"}, "delete_after": "2999-01-01T00:00:00Z"
+            "tags": {"Team": "live"}, "delete_after": "2999-01-01T00:00:00Z",
+            "live_window": {"opens_at": "2998-12-31T09:00:00Z", "closes_at": "2998-12-31T11:00:00+01:00"}
         }))
         .validate(Utc::now(), None)
         .unwrap();
@@ -555,5 +627,87 @@ mod tests {
             .validate(Utc::now(), Some(&spec))
             .unwrap();
         assert_eq!(spec, again);
+    }
+
+    fn window(opens: &str, closes: &str, grace: Option<i64>) -> ChannelRequest {
+        request(json!({"tenant": "t", "name": "c", "live_window":
+            {"opens_at": opens, "closes_at": closes, "grace_seconds": grace}}))
+    }
+
+    #[test]
+    fn a_live_window_gets_the_default_grace_and_opens_and_closes_on_time() {
+        let spec = window("2999-01-01T09:00:00Z", "2999-01-01T10:00:00Z", None)
+            .validate(Utc::now(), None)
+            .unwrap();
+        let w = spec.live_window.unwrap();
+        assert_eq!(w.grace_seconds, DEFAULT_LIVE_WINDOW_GRACE_SECS);
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        assert!(!w.is_open_at(at("2999-01-01T08:59:59Z")));
+        assert!(w.is_open_at(at("2999-01-01T09:00:00Z")));
+        assert!(w.is_open_at(at("2999-01-01T10:04:59Z")));
+        assert!(!w.is_open_at(at("2999-01-01T10:05:00Z")));
+        assert_eq!(
+            w.next_edge_after(at("2999-01-01T08:00:00Z")),
+            Some(at("2999-01-01T09:00:00Z"))
+        );
+        assert_eq!(
+            w.next_edge_after(at("2999-01-01T09:30:00Z")),
+            Some(at("2999-01-01T10:05:00Z"))
+        );
+        assert_eq!(w.next_edge_after(at("2999-01-01T10:05:00Z")), None);
+    }
+
+    #[test]
+    fn a_bad_live_window_names_each_bad_field() {
+        let now = Utc::now();
+        let cases = [
+            (
+                window("2999-01-01T10:00:00Z", "2999-01-01T09:00:00Z", None),
+                vec!["/live_window/closes_at"],
+            ),
+            (
+                window("2999-01-01T09:00:00Z", "2999-01-02T09:00:01Z", None),
+                vec!["/live_window/closes_at"],
+            ),
+            (
+                window("2020-01-01T09:00:00Z", "2020-01-01T10:00:00Z", None),
+                vec!["/live_window/closes_at"],
+            ),
+            (
+                window("soon", "later", Some(3601)),
+                vec![
+                    "/live_window/opens_at",
+                    "/live_window/closes_at",
+                    "/live_window/grace_seconds",
+                ],
+            ),
+            (
+                request(json!({"tenant": "t", "name": "c", "live_window": {"grace_seconds": -1}})),
+                vec![
+                    "/live_window/opens_at",
+                    "/live_window/closes_at",
+                    "/live_window/grace_seconds",
+                ],
+            ),
+        ];
+        for (bad, expected) in cases {
+            assert_eq!(fields(bad.validate(now, None)), expected);
+        }
+        let full_day = window("2999-01-01T09:00:00Z", "2999-01-02T09:00:00Z", Some(3600));
+        assert!(full_day.validate(now, None).is_ok());
+    }
+
+    #[test]
+    fn a_stored_window_that_has_closed_is_not_refused_again() {
+        let stored = window("2999-01-01T09:00:00Z", "2999-01-01T10:00:00Z", Some(0))
+            .validate(Utc::now(), None)
+            .unwrap();
+        let after = "2999-01-01T11:00:00Z".parse().unwrap();
+        let unchanged = request(stored.to_request_json());
+        assert!(unchanged.validate(after, Some(&stored)).is_ok());
+        assert_eq!(
+            fields(request(stored.to_request_json()).validate(after, None)),
+            vec!["/live_window/closes_at"]
+        );
     }
 }

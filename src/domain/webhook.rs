@@ -59,11 +59,11 @@ pub enum WebhookEventType {
     #[serde(rename = "stream_key.rotated")]
     #[strum(serialize = "stream_key.rotated")]
     StreamKeyRotated,
-    /// Declared for the broadcast lifecycle; not emitted yet.
+    /// A broadcast started (IVS Stream Start, or the sweep found it); `data.stream_id`, `data.started_at`.
     #[serde(rename = "stream.started")]
     #[strum(serialize = "stream.started")]
     StreamStarted,
-    /// Declared for the broadcast lifecycle; not emitted yet.
+    /// A broadcast ended; `data.stream_id`, `data.ended_at`.
     #[serde(rename = "stream.ended")]
     #[strum(serialize = "stream.ended")]
     StreamEnded,
@@ -71,11 +71,11 @@ pub enum WebhookEventType {
     #[serde(rename = "stream.health_changed")]
     #[strum(serialize = "stream.health_changed")]
     StreamHealthChanged,
-    /// Declared for the broadcast lifecycle; not emitted yet.
+    /// A recording is complete; `data.bucket`, `data.prefix`, `data.master_playlist_key`, `data.duration_ms`.
     #[serde(rename = "recording.ready")]
     #[strum(serialize = "recording.ready")]
     RecordingReady,
-    /// Declared for the broadcast lifecycle; not emitted yet.
+    /// A recording failed; `data.reason` is IVS's.
     #[serde(rename = "recording.failed")]
     #[strum(serialize = "recording.failed")]
     RecordingFailed,
@@ -104,6 +104,10 @@ impl WebhookEventType {
         Self::ChannelDeleted,
         Self::ChannelDriftDetected,
         Self::StreamKeyRotated,
+        Self::StreamStarted,
+        Self::StreamEnded,
+        Self::RecordingReady,
+        Self::RecordingFailed,
         Self::WebhookTest,
     ];
 
@@ -122,6 +126,10 @@ impl WebhookEventType {
             EventKind::Deleted => Some(Self::ChannelDeleted),
             EventKind::DriftDetected => Some(Self::ChannelDriftDetected),
             EventKind::StreamKeyRotated => Some(Self::StreamKeyRotated),
+            EventKind::StreamStarted => Some(Self::StreamStarted),
+            EventKind::StreamEnded => Some(Self::StreamEnded),
+            EventKind::RecordingReady => Some(Self::RecordingReady),
+            EventKind::RecordingFailed => Some(Self::RecordingFailed),
             _ => None,
         }
     }

@@ -8,14 +8,15 @@
 use chrono::Utc;
 use serde_json::json;
 
+use super::ingest::{self, Endpoints, Key};
 use super::shared::{self, Shared};
 use super::step::StepError;
 use super::tags::Service;
-use super::{Ctx, caller_keys, chat_room, ivs_channel, publish, stream_keys, tags};
+use super::{Ctx, caller_keys, chat_room, ivs_channel, publish, tags};
 use crate::db::shared_configurations::SharedKind;
 use crate::db::{self, claims::Claimed};
 use crate::domain::event::actor::RECONCILER;
-use crate::domain::resources::{desired_tags, parameter_tags, parameters};
+use crate::domain::resources::desired_tags;
 use crate::domain::{EventKind, Phase};
 
 /// Records an audit event written by the reconciler.
@@ -39,6 +40,15 @@ pub async fn reconcile(ctx: &Ctx, row: &Claimed) -> Result<(), StepError> {
             audit(ctx, row, EventKind::DeleteAfterReached, details).await?;
         }
         return delete(ctx, row).await;
+    }
+    // A ready row is claimed only when its live window reaches an edge: open or close the gate
+    // alone, without the rest of provisioning (nor another `ready` event).
+    if row.phase == Phase::Ready
+        && let Some(endpoints) = Endpoints::saved(&row.outputs.0)
+    {
+        ingest::apply(ctx, row, &endpoints, Key::Read).await?;
+        db::claims::finish_window_edge(&ctx.pool, row).await?;
+        return Ok(());
     }
     provision(ctx, row).await
 }
@@ -91,20 +101,18 @@ async fn provision(ctx: &Ctx, row: &Claimed) -> Result<(), StepError> {
     chat_room::reconcile(ctx, row, &mut outputs).await?;
 
     let rotation = row.stream_key_rotation_requested_at;
-    let stream_key = match (created_key, rotation) {
-        (Some(key), _) => key,
-        (None, Some(_)) => stream_keys::rotate(ctx, &arn).await?,
-        (None, None) => stream_keys::read(ctx, &arn).await?,
+    let key = match (created_key, rotation) {
+        (Some(key), _) => Key::Created(key),
+        (None, Some(_)) => Key::Rotate,
+        (None, None) => Key::Read,
     };
-    let params = parameters(
-        &ctx.settings.ssm_prefix,
-        &spec.tenant,
-        &spec.name,
-        channel.ingest_endpoint().unwrap_or_default(),
-        &stream_key,
-        channel.playback_url().unwrap_or_default(),
-    );
-    publish::publish(ctx, &params, &parameter_tags(row.id, spec)).await?;
+    let endpoints = Endpoints {
+        arn: &arn,
+        ingest: channel.ingest_endpoint().unwrap_or_default(),
+        playback: channel.playback_url().unwrap_or_default(),
+    };
+    // With the live window closed, a rotation is done by the closing: no key is left.
+    ingest::apply(ctx, row, &endpoints, key).await?;
     if let Some(requested_at) = rotation {
         // The state change, its audit event and its webhook commit together (the outbox).
         let mut tx = ctx.pool.begin().await?;

@@ -192,17 +192,7 @@ pub async fn update(
 /// Deletes an IVS channel (stopping its stream first with `force`); one already gone is fine.
 pub async fn delete(ctx: &Ctx, arn: &str, force: bool) -> Result<(), StepError> {
     if force {
-        match ctx.aws.stop_stream(arn).await {
-            Err(e)
-                if !matches!(
-                    e.kind,
-                    AwsErrorKind::NotBroadcasting | AwsErrorKind::NotFound
-                ) =>
-            {
-                return Err(e.into());
-            }
-            _ => {}
-        }
+        stop_stream(ctx, arn).await?;
     }
     match ctx.aws.delete_channel(arn).await {
         Ok(()) => Ok(()),
@@ -211,6 +201,23 @@ pub async fn delete(ctx: &Ctx, arn: &str, force: bool) -> Result<(), StepError> 
             "the channel is live; it is deleted when the broadcast ends (or DELETE with ?force=true to stop it)",
             LIVE_RETRY,
         )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Stops the channel's live stream; returns whether it was live (an offline or missing channel
+/// is fine).
+pub async fn stop_stream(ctx: &Ctx, arn: &str) -> Result<bool, StepError> {
+    match ctx.aws.stop_stream(arn).await {
+        Ok(()) => Ok(true),
+        Err(e)
+            if matches!(
+                e.kind,
+                AwsErrorKind::NotBroadcasting | AwsErrorKind::NotFound
+            ) =>
+        {
+            Ok(false)
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -7,6 +7,7 @@ mod caller_keys;
 pub mod channel;
 mod chat_room;
 pub mod drift;
+mod ingest;
 mod ivs_channel;
 mod managed_key;
 mod publish;

@@ -1,4 +1,4 @@
-//! A channel's stream key in IVS: read (made if missing) and rotated.
+//! A channel's stream key in IVS: read (made if missing), rotated and deleted.
 
 use super::Ctx;
 use super::step::StepError;
@@ -12,15 +12,25 @@ pub async fn read(ctx: &Ctx, channel_arn: &str) -> Result<String, StepError> {
     }
 }
 
+/// Deletes every stream key of the channel; keys already gone count as deleted.
+pub async fn delete_all(ctx: &Ctx, channel_arn: &str) -> Result<(), StepError> {
+    for key_arn in ctx.aws.list_stream_keys(channel_arn).await? {
+        delete(ctx, &key_arn).await?;
+    }
+    Ok(())
+}
+
+async fn delete(ctx: &Ctx, key_arn: &str) -> Result<(), StepError> {
+    match ctx.aws.delete_stream_key(key_arn).await {
+        Err(e) if !e.is_not_found() => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 /// Replaces the stream key (IVS allows one per channel: delete, then create). A crash between
 /// the two leaves the channel keyless only until the next attempt, whose [`read`] creates the
 /// missing key; the request stays recorded on the row until the rotation is done.
 pub async fn rotate(ctx: &Ctx, channel_arn: &str) -> Result<String, StepError> {
-    if let Some(key_arn) = ctx.aws.list_stream_keys(channel_arn).await?.first() {
-        match ctx.aws.delete_stream_key(key_arn).await {
-            Err(e) if !e.is_not_found() => return Err(e.into()),
-            _ => {}
-        }
-    }
+    delete_all(ctx, channel_arn).await?;
     Ok(ctx.aws.create_stream_key(channel_arn).await?)
 }

@@ -9,6 +9,7 @@ mod common;
 
 mod audit;
 mod auth;
+mod broadcasts;
 mod channels;
 mod chat;
 mod chat_room;
@@ -22,6 +23,7 @@ mod health;
 mod helpers;
 mod keys;
 mod limits_contract;
+mod live_windows;
 mod malformed;
 mod metrics;
 mod openapi;

@@ -19,6 +19,10 @@ fn tags(n: usize) -> Value {
     json!(tags)
 }
 
+fn live_window(opens_at: &str, closes_at: &str, grace_seconds: i64) -> Value {
+    json!({"live_window": {"opens_at": opens_at, "closes_at": closes_at, "grace_seconds": grace_seconds}})
+}
+
 /// Fields to merge into a valid request, and the one field the 422 must name.
 fn bad_requests() -> Vec<(&'static str, Value, String)> {
     let recording =
@@ -310,6 +314,41 @@ fn bad_requests() -> Vec<(&'static str, Value, String)> {
             json!({"delete_after": "2999-13-01T00:00:00Z"}),
             "/delete_after",
         ),
+        (
+            "live_window in the past",
+            live_window("2020-01-01T09:00:00Z", "2020-01-01T10:00:00Z", 0),
+            "/live_window/closes_at",
+        ),
+        (
+            "live_window closing before it opens",
+            live_window("2999-01-01T10:00:00Z", "2999-01-01T09:00:00Z", 0),
+            "/live_window/closes_at",
+        ),
+        (
+            "live_window longer than 24 hours",
+            live_window("2999-01-01T09:00:00Z", "2999-01-02T09:00:01Z", 0),
+            "/live_window/closes_at",
+        ),
+        (
+            "live_window grace above an hour",
+            live_window("2999-01-01T09:00:00Z", "2999-01-01T10:00:00Z", 3601),
+            "/live_window/grace_seconds",
+        ),
+        (
+            "live_window negative grace",
+            live_window("2999-01-01T09:00:00Z", "2999-01-01T10:00:00Z", -1),
+            "/live_window/grace_seconds",
+        ),
+        (
+            "live_window without opens_at",
+            json!({"live_window": {"closes_at": "2999-01-01T10:00:00Z"}}),
+            "/live_window/opens_at",
+        ),
+        (
+            "live_window opens_at not a time",
+            live_window("at nine", "2999-01-01T10:00:00Z", 0),
+            "/live_window/opens_at",
+        ),
     ];
     let mut cases: Vec<_> = fixed
         .into_iter()
@@ -389,6 +428,8 @@ async fn the_boundary_values_of_each_rule_are_accepted() {
         json!({"chat": {"enabled": false, "maximum_message_rate_per_second": 1, "maximum_message_length": 1}}),
         json!({"chat": {"maximum_message_rate_per_second": 100, "maximum_message_length": 500, "log_to_s3_bucket": "my.chat-logs",
                         "message_review_handler": {"lambda_arn": "arn:aws:lambda:eu-west-1:123456789012:function:review:live", "fallback_result": "DENY"}}}),
+        live_window("2999-01-01T09:00:00Z", "2999-01-02T09:00:00Z", 3600),
+        live_window("2999-01-01T09:00:00Z", "2999-01-01T09:00:01+00:00", 0),
     ];
     for (i, overrides) in cases.iter().enumerate() {
         let request = merged(&channel("acme", &format!("c{i}")), overrides);

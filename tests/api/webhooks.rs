@@ -894,9 +894,10 @@ async fn invalid_requests_are_422_naming_every_field() {
         .collect();
     assert!(emitted["channel.ready"], "channel.ready is emitted");
     assert!(
-        !emitted["stream.started"],
-        "the broadcast lifecycle is not emitted yet"
+        emitted["stream.started"] && emitted["recording.ready"],
+        "the broadcast lifecycle is emitted"
     );
+    assert!(!emitted["stream.health_changed"], "health changes are not");
     assert_eq!(
         app.delete(&path, &admin).await.status,
         StatusCode::NO_CONTENT

@@ -1,5 +1,5 @@
 //! Test hooks under `/_sim` (a path no AWS operation uses): state dump, reset, faults, fail-next,
-//! rates, fake broadcasts and call counts.
+//! rates, fake broadcasts, call counts, and the event path's chaos, injection, flush and log.
 
 use axum::Router;
 use axum::extract::{Json, State};
@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::config::RateSettings;
 use crate::faults::{FailNext, FaultSettings};
+use crate::model::events::EventFaults;
 use crate::sim::{BroadcastSpec, Simulator};
 use crate::wire::{ApiError, Protocol};
 
@@ -29,8 +30,52 @@ pub fn routes() -> Router<Simulator> {
         .route("/_sim/fail-next", post(fail_next))
         .route("/_sim/rates", post(set_rates))
         .route("/_sim/calls", get(calls))
+        .route("/_sim/calls/log", get(call_log))
         .route("/_sim/broadcast/start", post(start_broadcast))
         .route("/_sim/broadcast/stop", post(stop_broadcast))
+        .route("/_sim/events", get(event_log))
+        .route(
+            "/_sim/events/faults",
+            get(event_faults)
+                .post(set_event_faults)
+                .delete(clear_event_faults),
+        )
+        .route("/_sim/events/emit", post(emit_event))
+        .route("/_sim/events/flush", post(flush_events))
+}
+
+async fn event_log(State(sim): State<Simulator>) -> Json<Value> {
+    Json(json!({ "events": sim.event_log() }))
+}
+
+async fn event_faults(State(sim): State<Simulator>) -> Json<EventFaults> {
+    Json(sim.event_faults())
+}
+
+async fn set_event_faults(
+    State(sim): State<Simulator>,
+    Json(faults): Json<EventFaults>,
+) -> Json<EventFaults> {
+    sim.set_event_faults(faults.clone());
+    Json(faults)
+}
+
+async fn clear_event_faults(State(sim): State<Simulator>) -> Json<Value> {
+    sim.set_event_faults(EventFaults::default());
+    Json(json!({ "status": "ok" }))
+}
+
+async fn emit_event(State(sim): State<Simulator>, Json(event): Json<Value>) -> Response {
+    if !event.is_object() || !event["detail"].is_object() {
+        let err = ApiError::validation("an event is a JSON object with a `detail` object");
+        return err.into_response(Protocol::RestJson);
+    }
+    Json(json!({ "event": sim.emit_event(event) })).into_response()
+}
+
+async fn flush_events(State(sim): State<Simulator>) -> Json<Value> {
+    sim.flush_events();
+    Json(json!({ "status": "ok" }))
 }
 
 async fn state(State(sim): State<Simulator>) -> Json<Value> {
@@ -74,6 +119,10 @@ async fn set_rates(
 
 async fn calls(State(sim): State<Simulator>) -> Json<Value> {
     Json(json!(sim.call_counts()))
+}
+
+async fn call_log(State(sim): State<Simulator>) -> Json<Value> {
+    Json(json!({ "calls": sim.call_log() }))
 }
 
 async fn start_broadcast(

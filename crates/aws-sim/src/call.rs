@@ -1,6 +1,7 @@
-//! One decoded AWS request: which service and operation it names (SSM from `X-Amz-Target`; IVS
-//! or IVS Chat from the restJson path and the SigV4 signing service), the account/region scope,
-//! and its body and path label.
+//! One decoded AWS request: which service and operation it names (`X-Amz-Target` for the awsJson
+//! services SSM, SQS and EventBridge; otherwise the SigV4 credential scope's service name picks the
+//! REST service, S3, IVS or IVS Chat, and the method and path the operation), the account/region
+//! scope, and its body, headers and path.
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, Uri};
@@ -15,13 +16,18 @@ pub enum Service {
     Ivs,
     IvsChat,
     Ssm,
+    Sqs,
+    Events,
+    S3,
 }
 
 impl Service {
     pub fn protocol(self) -> Protocol {
         match self {
             Service::Ivs | Service::IvsChat => Protocol::RestJson,
-            Service::Ssm => Protocol::AwsJson11,
+            Service::Ssm | Service::Events => Protocol::AwsJson11,
+            Service::Sqs => Protocol::AwsJson10,
+            Service::S3 => Protocol::RestXml,
         }
     }
 
@@ -30,6 +36,9 @@ impl Service {
             Service::Ivs => "ivs",
             Service::IvsChat => "ivschat",
             Service::Ssm => "ssm",
+            Service::Sqs => "sqs",
+            Service::Events => "events",
+            Service::S3 => "s3",
         }
     }
 
@@ -37,8 +46,21 @@ impl Service {
     fn has_op(self, name: &str) -> bool {
         match self {
             Service::IvsChat => ivschat::rate_bucket(name).is_some(),
-            Service::Ivs | Service::Ssm => IVS_OPS.contains(&name),
+            Service::Ivs => IVS_OPS.contains(&name),
+            Service::Ssm | Service::Sqs | Service::Events | Service::S3 => false,
         }
+    }
+
+    /// The awsJson service a `X-Amz-Target` names, and the operation after its prefix.
+    fn from_target(target: &str) -> Option<(Self, &str)> {
+        let (prefix, op) = target.split_once('.')?;
+        let service = match prefix {
+            "AmazonSSM" => Service::Ssm,
+            "AmazonSQS" => Service::Sqs,
+            "AWSEvents" => Service::Events,
+            _ => return None,
+        };
+        Some((service, op))
     }
 }
 
@@ -52,6 +74,9 @@ pub struct Call {
     /// The `{resourceArn}` label of `/tags/{resourceArn}`, percent-decoded.
     pub resource_arn: Option<String>,
     pub query: Option<String>,
+    /// The request path, still percent-encoded (S3 keys are decoded by the S3 router).
+    pub path: String,
+    pub headers: HeaderMap,
 }
 
 impl Call {
@@ -69,8 +94,12 @@ impl Call {
             account: account.to_owned(),
         };
         let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
-        let (service, op, resource_arn) = match target.and_then(|t| t.strip_prefix("AmazonSSM.")) {
-            Some(op) => (Service::Ssm, op.to_owned(), None),
+        let (service, op, resource_arn) = match target.and_then(Service::from_target) {
+            Some((service, op)) => (service, op.to_owned(), None),
+            None if signing_service(headers).as_deref() == Some("s3") => {
+                let op = crate::s3::operation(method, uri.path(), uri.query());
+                (Service::S3, op.to_owned(), None)
+            }
             None => {
                 let service = match signing_service(headers).as_deref() {
                     Some("ivschat") => Service::IvsChat,
@@ -87,7 +116,14 @@ impl Call {
             body,
             resource_arn,
             query: uri.query().map(str::to_owned),
+            path: uri.path().to_owned(),
+            headers: headers.clone(),
         }
+    }
+
+    /// A request header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// IAM-style action name (`ivs:CreateChannel`), the key for counts, rates and faults.

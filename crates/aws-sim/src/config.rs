@@ -151,6 +151,13 @@ pub struct Quotas {
         default_value_t = 1
     )]
     pub stream_keys_per_channel: usize,
+    /// Channels live at once before IVS emits `IVS Limit Breach` (Concurrent Broadcasts).
+    #[arg(
+        long = "sim-max-concurrent-streams",
+        env = "AWS_SIM_MAX_CONCURRENT_STREAMS",
+        default_value_t = 100
+    )]
+    pub concurrent_streams: usize,
     /// Standard-tier SSM parameters per region.
     #[arg(
         long = "sim-max-parameters",
@@ -188,6 +195,7 @@ impl Default for Quotas {
             playback_key_pairs: 3,
             recording_configurations: 20,
             stream_keys_per_channel: 1,
+            concurrent_streams: 100,
             parameters: 10_000,
             chat_rooms: 50_000,
             chat_logging_configurations: 10,

@@ -1,28 +1,37 @@
-//! In-memory Amazon IVS, IVS Chat and SSM Parameter Store simulator speaking the real wire
-//! protocols (IVS and IVS Chat restJson1, told apart by the SigV4 signing service; SSM
-//! awsJson1.1), so the unmodified AWS SDKs talk to it over HTTP, plus IVS Chat's messaging
-//! WebSocket on `GET /` (token as `Sec-WebSocket-Protocol`). Embed it with [`spawn`] (or mount
-//! [`Simulator::router`]); run it alone with the `aws-sim` binary.
+//! In-memory Amazon IVS, IVS Chat, SSM Parameter Store, SQS, EventBridge and S3 simulator
+//! speaking the real wire protocols (IVS and IVS Chat restJson1, told apart by the SigV4 signing
+//! service; SSM and EventBridge awsJson1.1, SQS awsJson1.0, S3 restXml path-style), so the
+//! unmodified AWS SDKs talk to it over HTTP on one port, plus IVS Chat's messaging WebSocket on
+//! `GET /` (token as `Sec-WebSocket-Protocol`). Embed it with [`spawn`] (or mount
+//! [`Simulator::router`]); run it alone with the `aws-sim` binary. A fake broadcast produces IVS's
+//! stream sessions, EventBridge events (routed by rules to SQS) and record-to-S3 objects.
 //!
 //! Admin hooks (JSON): `GET /_sim/state` (full dump), `POST /_sim/reset`,
 //! `GET|POST|DELETE /_sim/faults` (`{"error_rate":0.1,"error_code":"ServiceUnavailable","latency_ms":50}`),
 //! `POST /_sim/fail-next` (`{"operation":"CreateChannel","count":1,"error":"InternalServerException","mode":"apply_then_fail"}`),
-//! `POST /_sim/rates` (`{"enabled":true,"scale":10}`), `GET /_sim/calls`,
+//! `POST /_sim/rates` (`{"enabled":true,"scale":10}`), `GET /_sim/calls`, `GET /_sim/calls/log`,
 //! `POST /_sim/broadcast/start` (`{"channelArn":"…","health":"HEALTHY","viewerCount":3}`),
+//! `POST /_sim/broadcast/start` also takes `"recordingFailure":"start"|"end"`,
 //! `POST /_sim/broadcast/stop` (`{"channelArn":"…"}`), `GET /_sim/health`,
+//! `GET|POST|DELETE /_sim/events/faults` (`{"drop_rate":0.2,"duplicate_rate":0.2,"reorder":true,"delay_ms":500,"seed":7}`),
+//! `POST /_sim/events/emit` (an EventBridge event; missing envelope fields filled in),
+//! `POST /_sim/events/flush` (deliver held and delayed events), `GET /_sim/events` (each event's fate),
 //! `GET /_sim/chat/rooms/{id}/connections` (who is connected to a chat room),
 //! `GET /_sim/chat/rooms/{id}/messages` (every message and event the room carried).
 
 mod admin;
 mod call;
 pub mod config;
+mod events;
 pub mod faults;
 mod ids;
 mod ivs;
 mod ivschat;
 pub mod model;
 pub mod rates;
+mod s3;
 mod sim;
+mod sqs;
 mod ssm;
 mod validate;
 pub mod wire;
@@ -40,6 +49,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{Quotas, RateSettings, SimConfig};
 pub use faults::{FailMode, FailNext, FaultSettings};
+pub use model::events::EventFaults;
 pub use sim::{BroadcastSpec, Simulator};
 pub use wire::ApiError;
 

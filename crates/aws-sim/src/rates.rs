@@ -76,6 +76,8 @@ pub const IVS_OPS: &[&str] = &[
     "GetStream",
     "ListStreams",
     "StopStream",
+    "ListStreamSessions",
+    "GetStreamSession",
     "StartViewerSessionRevocation",
     "BatchStartViewerSessionRevocation",
     "TagResource",

@@ -1,9 +1,10 @@
 //! `Simulator`: the shared handle (cheap to clone) holding the model and the request gate, and the
 //! pipeline every AWS call goes through: count → latency → fail-next → random fault → rate limit →
-//! operation → (apply_then_fail) → encode.
+//! operation (an SQS long poll repeats it until a message arrives) → (apply_then_fail) → encode.
+//! Also the entry points of the broadcast lifecycle and event-path hooks.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
@@ -12,23 +13,31 @@ use serde_json::{Value, json};
 use crate::call::{Call, Service};
 use crate::config::{RateSettings, SimConfig};
 use crate::faults::{CallCounts, FailMode, FailNext, FailQueue, FaultSettings};
-use crate::ids::stream_id;
+use crate::model::events::EventFaults;
 use crate::model::{Broadcast, State};
 use crate::rates::RateLimits;
-use crate::wire::{ApiError, OpResult};
-use crate::{ivs, ivschat, ssm};
+use crate::wire::{ApiError, OpResult, Output};
+use crate::{events, ivs, ivschat, s3, sqs, ssm};
 
-/// The request gate: faults, rate buckets and call counters.
+/// The request gate: faults, rate buckets, call counters and the latest calls in order.
 struct Gate {
     faults: FaultSettings,
     fail_next: FailQueue,
     rates: RateLimits,
     calls: CallCounts,
+    log: std::collections::VecDeque<String>,
 }
+
+/// How many calls the ordered log keeps (the oldest go first): enough for a test's story,
+/// bounded for a long dev session.
+pub const CALL_LOG_LIMIT: usize = 10_000;
 
 struct Inner {
     state: Mutex<State>,
     gate: Mutex<Gate>,
+    /// Woken after every call and hook, so a long-polling ReceiveMessage returns as soon as a
+    /// message may have arrived.
+    wake: tokio::sync::Notify,
 }
 
 /// The simulator. Clones share one in-memory account.
@@ -46,6 +55,9 @@ pub struct BroadcastSpec {
     pub health: String,
     #[serde(default)]
     pub viewer_count: i64,
+    /// `"start"`: Recording Start Failure; `"end"`: the recording ends with Recording End Failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording_failure: Option<String>,
 }
 
 fn default_health() -> String {
@@ -58,6 +70,7 @@ impl BroadcastSpec {
             channel_arn: channel_arn.into(),
             health: default_health(),
             viewer_count: 0,
+            recording_failure: None,
         }
     }
 }
@@ -76,10 +89,12 @@ impl Simulator {
             fail_next: FailQueue::default(),
             rates: RateLimits::new(config.rates.clone()),
             calls: CallCounts::new(),
+            log: Default::default(),
         };
         let inner = Inner {
             state: Mutex::new(State::new(config)),
             gate: Mutex::new(gate),
+            wake: tokio::sync::Notify::new(),
         };
         Self {
             inner: Arc::new(inner),
@@ -96,12 +111,23 @@ impl Simulator {
         let (rule, latency) = {
             let mut gate = lock(&self.inner.gate);
             *gate.calls.entry(call.action()).or_default() += 1;
+            if gate.log.len() == CALL_LOG_LIMIT {
+                gate.log.pop_front();
+            }
+            gate.log.push_back(call.action());
             (gate.fail_next.take(&call.action()), gate.faults.latency())
         };
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
-        let result = self.gated(&call, rule.as_ref());
+        let result = match self.admit(&call, rule.as_ref()) {
+            Err(err) => Err(err),
+            Ok(()) if call.service == Service::Sqs && call.op == "ReceiveMessage" => {
+                self.long_poll(&call).await
+            }
+            Ok(()) => self.run(&call),
+        };
+        self.inner.wake.notify_waiters();
         let result = match rule {
             Some(rule) if rule.mode == FailMode::ApplyThenFail => Err(rule.error()),
             _ => result,
@@ -112,26 +138,54 @@ impl Simulator {
         }
     }
 
-    /// Fail-next (before), random faults and rate limits, then the operation itself.
-    fn gated(&self, call: &Call, rule: Option<&FailNext>) -> OpResult {
+    /// Fail-next (before), random faults and rate limits.
+    fn admit(&self, call: &Call, rule: Option<&FailNext>) -> Result<(), ApiError> {
         if let Some(rule) = rule.filter(|r| r.mode == FailMode::Before) {
             return Err(rule.error());
         }
-        {
-            let mut gate = lock(&self.inner.gate);
-            if let Some(err) = gate.faults.random_error() {
-                return Err(err);
-            }
-            if !gate.rates.allow(&call.action()) {
-                return Err(ApiError::throttling());
-            }
+        let mut gate = lock(&self.inner.gate);
+        if let Some(err) = gate.faults.random_error() {
+            return Err(err);
         }
+        if !gate.rates.allow(&call.action()) {
+            return Err(ApiError::throttling());
+        }
+        Ok(())
+    }
+
+    /// The operation itself, atomically under the state lock.
+    fn run(&self, call: &Call) -> OpResult {
         let mut state = lock(&self.inner.state);
         state.settle(Instant::now());
         match call.service {
             Service::Ivs => ivs::handle(&mut state, call),
             Service::IvsChat => ivschat::handle(&mut state, call),
             Service::Ssm => ssm::handle(&mut state, call),
+            Service::Sqs => sqs::handle(&mut state, call),
+            Service::Events => events::handle(&mut state, call),
+            Service::S3 => s3::handle(&mut state, call),
+        }
+    }
+
+    /// ReceiveMessage with WaitTimeSeconds: tries again whenever another call or hook ran (or
+    /// every 100 ms, for visibility timeouts and delayed events running out) until a message is
+    /// there or the wait is over. Each try takes the state lock, so two receivers never get the
+    /// same message while it is invisible.
+    async fn long_poll(&self, call: &Call) -> OpResult {
+        let wait = sqs::wait_seconds(&mut lock(&self.inner.state), call)?;
+        let deadline = Instant::now() + Duration::from_secs(wait);
+        loop {
+            let woken = self.inner.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let result = self.run(call);
+            let empty = matches!(&result, Ok(Output::Json(body)) if body.get("Messages").is_none());
+            let now = Instant::now();
+            if !empty || now >= deadline {
+                return result;
+            }
+            let pause = (deadline - now).min(Duration::from_millis(100));
+            let _ = tokio::time::timeout(pause, woken).await;
         }
     }
 
@@ -169,6 +223,7 @@ impl Simulator {
         };
         let mut gate = lock(&self.inner.gate);
         gate.calls.clear();
+        gate.log.clear();
         gate.fail_next.clear();
         gate.faults = config.faults.clone();
         gate.rates = RateLimits::new(config.rates);
@@ -208,6 +263,12 @@ impl Simulator {
         lock(&self.inner.gate).calls.clone()
     }
 
+    /// The latest calls (at most [`CALL_LOG_LIMIT`]) as IAM-style actions, oldest first, in the
+    /// order they arrived: for tests that assert an order (a key deleted before a stream stops).
+    pub fn call_log(&self) -> Vec<String> {
+        lock(&self.inner.gate).log.iter().cloned().collect()
+    }
+
     /// Calls received for `operation` (bare `CreateChannel` or qualified `ivs:CreateChannel`).
     pub fn calls_of(&self, operation: &str) -> u64 {
         let counts = lock(&self.inner.gate);
@@ -221,43 +282,61 @@ impl Simulator {
             .sum()
     }
 
-    /// Makes a channel live: GetStream then reports LIVE with `spec`'s health and viewer count.
-    /// Restarting a live channel updates health/viewers and keeps its stream id.
+    /// Makes a channel live: GetStream then reports LIVE with `spec`'s health and viewer count; a
+    /// stream session starts, IVS's events go out and a recorded channel starts recording.
+    /// Restarting a live channel updates health/viewers (a starvation event when that changes)
+    /// and keeps its stream id.
     pub fn start_broadcast(&self, spec: BroadcastSpec) -> Result<Broadcast, ApiError> {
-        crate::validate::one_of("health", &spec.health, &["HEALTHY", "STARVING", "UNKNOWN"])?;
-        let mut state = lock(&self.inner.state);
-        let channel = state
-            .data
-            .channels
-            .get(&spec.channel_arn)
-            .ok_or_else(|| ApiError::not_found(&spec.channel_arn))?;
-        let playback_url = channel.playback_url.clone();
-        let previous = state.data.broadcasts.get(&spec.channel_arn);
-        let broadcast = Broadcast {
-            channel_arn: spec.channel_arn.clone(),
-            stream_id: previous.map_or_else(stream_id, |b| b.stream_id.clone()),
-            playback_url,
-            start_time: previous.map_or_else(
-                || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                |b| b.start_time.clone(),
-            ),
-            state: "LIVE".into(),
-            health: spec.health,
-            viewer_count: spec.viewer_count,
-        };
-        state
-            .data
-            .broadcasts
-            .insert(spec.channel_arn, broadcast.clone());
-        Ok(broadcast)
+        let result = ivs::broadcast::start(&mut lock(&self.inner.state), spec);
+        self.inner.wake.notify_waiters();
+        result
     }
 
-    /// Ends a fake broadcast; returns whether the channel was live.
+    /// Ends a fake broadcast (session end, events, the recording's objects in S3); returns whether
+    /// the channel was live.
     pub fn stop_broadcast(&self, channel_arn: &str) -> bool {
-        lock(&self.inner.state)
-            .data
-            .broadcasts
-            .remove(channel_arn)
-            .is_some()
+        let stopped = ivs::broadcast::stop(&mut lock(&self.inner.state), channel_arn);
+        self.inner.wake.notify_waiters();
+        stopped
+    }
+
+    /// Chaos on the event path (drop, duplicate, reorder, delay; seeded). Releases what the
+    /// previous settings held back.
+    pub fn set_event_faults(&self, faults: EventFaults) {
+        events::set_faults(&mut lock(&self.inner.state).data, faults);
+        self.inner.wake.notify_waiters();
+    }
+
+    pub fn event_faults(&self) -> EventFaults {
+        lock(&self.inner.state).data.events.faults.clone()
+    }
+
+    /// Injects an event as an AWS service would (through the chaos settings and the rules);
+    /// missing envelope fields are filled in. Returns the completed event.
+    pub fn emit_event(&self, event: Value) -> Value {
+        let event = {
+            let mut state = lock(&self.inner.state);
+            let config = &state.config;
+            let scope = crate::ids::Scope {
+                region: config.default_region.clone(),
+                account: config.account_id.clone(),
+            };
+            let event = events::complete(&scope, event);
+            events::publish(&mut state.data, vec![event.clone()]);
+            event
+        };
+        self.inner.wake.notify_waiters();
+        event
+    }
+
+    /// Delivers held and delayed events now.
+    pub fn flush_events(&self) {
+        events::flush(&mut lock(&self.inner.state).data);
+        self.inner.wake.notify_waiters();
+    }
+
+    /// Every event emitted so far with its fate.
+    pub fn event_log(&self) -> Vec<Value> {
+        lock(&self.inner.state).data.events.log.clone()
     }
 }

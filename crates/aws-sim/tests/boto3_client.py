@@ -108,4 +108,58 @@ admin("fail-next", {"operation": "CreateChannel", "count": 1, "error": "Throttli
 retried = client("ivs", attempts=3).create_channel(name="retried")
 check(retried["ResponseMetadata"]["RetryAttempts"] == 1, "botocore retried the throttled call")
 
+# The broadcast lifecycle services: SQS (JSON protocol), EventBridge → SQS, S3 path-style.
+sqs, events = client("sqs"), client("events")
+s3 = boto3.client(
+    "s3", endpoint_url=ENDPOINT, region_name="us-east-1", aws_access_key_id="testing",
+    aws_secret_access_key="testing", config=Config(s3={"addressing_style": "path"}),
+)
+url = sqs.create_queue(QueueName="boto3-events")["QueueUrl"]
+queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+policy = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+                         "Action": "sqs:SendMessage", "Resource": queue_arn}]}
+sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+events.put_rule(Name="boto3-ivs", EventPattern=json.dumps({"source": ["aws.ivs"]}))
+events.put_targets(Rule="boto3-ivs", Targets=[{"Id": "q", "Arn": queue_arn}])
+recorded = ivs.create_channel(name="boto3-recorded", recordingConfigurationArn=recording["arn"])["channel"]["arn"]
+admin("broadcast/start", {"channelArn": recorded})
+admin("broadcast/stop", {"channelArn": recorded})
+received = []
+while True:
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    if not got:
+        break
+    for message in got:
+        received.append(json.loads(message["Body"]))
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+statuses = [e["detail"].get("recording_status") or e["detail"].get("event_name") for e in received]
+check("Recording End" in statuses and "Stream Start" in statuses, f"events through the rule: {statuses}")
+try:
+    sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=11)
+    raise AssertionError("MaxNumberOfMessages 11 must be refused")
+except ClientError as error:
+    check(error.response["Error"]["Code"] == "InvalidParameterValue", "SQS validation code")
+try:
+    sqs.get_queue_url(QueueName="boto3-missing")
+    raise AssertionError("a missing queue must be an error")
+except ClientError as error:
+    check(error.response["Error"]["Code"] in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"),
+          f"missing queue code {error.response['Error']['Code']}")
+
+end = next(e for e in received if e["detail"].get("recording_status") == "Recording End")
+prefix = end["detail"]["recording_s3_key_prefix"]
+listed = s3.list_objects_v2(Bucket="boto3-bucket", Prefix=prefix + "/", Delimiter="/")
+folders = sorted(p["Prefix"] for p in listed.get("CommonPrefixes", []))
+check(folders == [prefix + "/events/", prefix + "/media/"], f"recording folders {folders}")
+ended = json.loads(s3.get_object(Bucket="boto3-bucket", Key=prefix + "/events/recording-ended.json")["Body"].read())
+check(ended["media"]["hls"]["playlist"] == "master.m3u8", "recording-ended.json names the master playlist")
+s3.put_object(Bucket="boto3-bucket", Key="odd key+/é.txt", Body=b"x")
+keys = [o["Key"] for o in s3.list_objects_v2(Bucket="boto3-bucket", Prefix="odd")["Contents"]]
+check(keys == ["odd key+/é.txt"], f"keys survive botocore's url encoding: {keys}")
+try:
+    s3.get_object(Bucket="boto3-bucket", Key="missing")
+    raise AssertionError("a missing key must be an error")
+except ClientError as error:
+    check(error.response["Error"]["Code"] == "NoSuchKey", "S3 NoSuchKey")
+
 print("boto3 client: all checks passed")

@@ -760,6 +760,7 @@ async fn streams_follow_the_broadcast_hook() {
         channel_arn: arn.clone(),
         health: "STARVING".into(),
         viewer_count: 42,
+        ..BroadcastSpec::new(&arn)
     };
     sim.sim().start_broadcast(spec).unwrap();
     let stream = sim

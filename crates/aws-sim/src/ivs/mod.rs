@@ -1,9 +1,12 @@
 //! Amazon IVS (restJson1): dispatch by operation and the helpers every IVS handler shares
 //! (input parsing, region-scoped lookups, list pagination). One submodule per resource.
 
+pub mod broadcast;
 mod channels;
 mod keys;
+mod record_to_s3;
 mod recording;
+mod sessions;
 mod streams;
 pub(crate) mod tags;
 
@@ -44,6 +47,8 @@ pub fn handle(state: &mut State, call: &Call) -> OpResult {
         "GetStream" => streams::get(state, call),
         "ListStreams" => streams::list(state, call),
         "StopStream" => streams::stop(state, call),
+        "ListStreamSessions" => sessions::list(state, call),
+        "GetStreamSession" => sessions::get(state, call),
         "StartViewerSessionRevocation" => streams::revoke(state, call),
         "BatchStartViewerSessionRevocation" => streams::batch_revoke(state, call),
         "TagResource" => tags::tag(state, call),

@@ -72,7 +72,8 @@ pub fn list(state: &mut State, call: &Call) -> OpResult {
     list_output("streams", items)
 }
 
-/// Ends the live session (encoders would reconnect in reality; here the broadcast just stops).
+/// Ends the live session with its events and recording (encoders would reconnect in reality; here
+/// the broadcast just stops).
 pub fn stop(state: &mut State, call: &Call) -> OpResult {
     let arn = required_arn(
         "channelArn",
@@ -80,7 +81,7 @@ pub fn stop(state: &mut State, call: &Call) -> OpResult {
         "channel",
     )?;
     live(state, &call.scope, &arn)?;
-    state.data.broadcasts.remove(&arn);
+    super::broadcast::stop(state, &arn);
     json(json!({}))
 }
 

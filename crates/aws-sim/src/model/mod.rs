@@ -1,8 +1,13 @@
-//! The in-memory account: every IVS, IVS Chat and SSM resource, the audit logs tests assert on, and the live
-//! configuration (quotas, timing). One `State` sits behind one mutex; handlers run synchronously
-//! under it, so every operation is atomic like a single AWS API call.
+//! The in-memory account: every IVS, IVS Chat, SSM, SQS, EventBridge and S3 resource, IVS's
+//! stream sessions, the audit logs tests assert on, and the live configuration (quotas, timing).
+//! One `State` sits behind one mutex; handlers run synchronously under it, so every operation is
+//! atomic like a single AWS API call.
 
+pub mod events;
 pub mod ivs;
+pub mod s3;
+pub mod sessions;
+pub mod sqs;
 mod ssm;
 
 use std::collections::BTreeMap;
@@ -34,6 +39,13 @@ pub struct Data {
     pub parameters: BTreeMap<String, Parameter>,
     /// IVS Chat rooms, logging configurations, tokens and live connections.
     pub chat: crate::ivschat::ChatData,
+    /// Each channel's broadcasts, oldest first, by channel ARN (kept after the channel is deleted).
+    pub stream_sessions: BTreeMap<String, Vec<sessions::StreamSession>>,
+    /// SQS queues by queue ARN.
+    pub queues: BTreeMap<String, sqs::Queue>,
+    pub events: events::EventBus,
+    /// S3 buckets by name.
+    pub buckets: BTreeMap<String, s3::Bucket>,
 }
 
 #[derive(Debug)]
@@ -50,11 +62,13 @@ impl State {
         }
     }
 
-    /// Moves recording configurations whose creation delay has passed out of CREATING.
+    /// Moves recording configurations whose creation delay has passed out of CREATING, and
+    /// delivers delayed events that are due.
     pub fn settle(&mut self, now: Instant) {
         for config in self.data.recording_configurations.values_mut() {
             config.settle(now);
         }
+        crate::events::release_due(&mut self.data, now);
     }
 
     /// Everything, values and secrets included: this is a test tool.
@@ -70,6 +84,24 @@ impl State {
             "createChannelLog": data.create_channel_log,
             "parameters": values(&data.parameters),
             "chat": data.chat.dump(),
+            "streamSessions": data.stream_sessions.values().flatten().map(|s| {
+                let mut detail = s.detail();
+                detail["channelArn"] = json!(s.channel_arn);
+                detail
+            }).collect::<Vec<_>>(),
+            "queues": data.queues.values().map(|q| q.dump(Instant::now())).collect::<Vec<_>>(),
+            "events": {
+                "rules": values(&data.events.rules),
+                "faults": data.events.faults,
+                "held": data.events.held.len(),
+                "delayed": data.events.delayed.len(),
+                "failedInvocations": data.events.failed_invocations,
+                "log": data.events.log,
+            },
+            "buckets": data.buckets.values().map(|b| json!({
+                "name": b.name,
+                "keys": b.objects.keys().collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
         })
     }
 }

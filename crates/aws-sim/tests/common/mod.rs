@@ -42,6 +42,56 @@ pub fn ssm_client(endpoint: &str, retry: RetryConfig) -> aws_sdk_ssm::Client {
     aws_sdk_ssm::Client::from_conf(config)
 }
 
+pub fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .endpoint_url(endpoint)
+        .retry_config(fast_retries())
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
+
+pub fn events_client(endpoint: &str) -> aws_sdk_eventbridge::Client {
+    let config = aws_sdk_eventbridge::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .endpoint_url(endpoint)
+        .retry_config(fast_retries())
+        .build();
+    aws_sdk_eventbridge::Client::from_conf(config)
+}
+
+/// S3 path-style (`/bucket/key`), as the simulator and moto serve it on one host.
+pub fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .retry_config(fast_retries())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// The queue policy EventBridge needs to deliver to `queue_arn` (any rule of the account).
+pub fn events_queue_policy(queue_arn: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "events",
+            "Effect": "Allow",
+            "Principal": { "Service": "events.amazonaws.com" },
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+        }],
+    })
+    .to_string()
+}
+
 /// A running simulator and clients for it.
 pub struct Sim {
     pub running: RunningSim,
