@@ -6,6 +6,7 @@
 
 mod admin;
 mod assets;
+mod broadcasts;
 mod forms;
 mod pages;
 mod security;

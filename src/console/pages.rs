@@ -7,6 +7,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::ConsoleState;
+use super::broadcasts::{self, RecordingLine, SessionLine};
 use super::session::Session;
 use super::view::{ConsoleError, ConsoleResult, Frame, Time, render, time};
 use crate::actions;
@@ -86,6 +87,7 @@ struct OverviewPage {
     live: Result<Vec<LiveRow>, String>,
     /// None: the key may not see webhook endpoints.
     endpoints: Option<Vec<EndpointSummary>>,
+    recordings: Vec<RecordingLine>,
 }
 
 pub async fn overview(
@@ -145,6 +147,7 @@ pub async fn overview(
         throttled: crate::metrics::throttles_last_hour(),
         live: live_now(&state, &session).await,
         endpoints,
+        recordings: broadcasts::recent(&state, tenant).await?,
     };
     Ok(render(&page))
 }
@@ -386,7 +389,8 @@ struct ChannelPage {
     /// None: the key may not see webhook deliveries.
     deliveries: Option<Vec<DeliveryLine>>,
     allowed: Allowed,
-    recording_bucket: Option<String>,
+    sessions: Vec<SessionLine>,
+    recordings: Vec<RecordingLine>,
 }
 
 pub async fn channel(
@@ -430,6 +434,7 @@ pub async fn channel(
                 .collect(),
         ),
     };
+    let (sessions, recordings) = broadcasts::of_channel(&state, id).await?;
     let phase = row.phase;
     let provisioned = outputs.channel_arn.is_some() && !phase.is_going();
     let spec = &row.spec.0;
@@ -464,7 +469,8 @@ pub async fn channel(
         audit,
         deliveries,
         allowed,
-        recording_bucket: spec.recording.as_ref().map(|r| r.s3_bucket_name.clone()),
+        sessions,
+        recordings,
     };
     Ok(render(&page))
 }

@@ -539,3 +539,82 @@ async fn phase_changes_reach_an_open_event_stream() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn sessions_and_recordings_show_with_their_s3_locations_to_their_tenant_only() {
+    use ivs_provisioner::domain::broadcast::{
+        FactSource, RecordingFact, RecordingStatus, SessionFact,
+    };
+    let app = TestApp::spawn().await;
+    let admin = app.admin_key().await;
+    let id = ready_channel(&app, &admin, "acme", "recorded").await;
+    let arn: String =
+        sqlx::query_scalar("select outputs ->> 'channel_arn' from channels where id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let channel = db::broadcasts::channel_by_arn(&app.pool, &arn)
+        .await
+        .unwrap()
+        .expect("the channel as the facts see it");
+    let started = chrono::Utc::now() - chrono::Duration::hours(2);
+    let session = SessionFact {
+        started_at: Some(started),
+        ended_at: Some(started + chrono::Duration::hours(1)),
+        ..SessionFact::new("st-console-1")
+    };
+    let prefix = "ivs/v1/123456789012/abc/2026/12/2/10/0/rec-console-1";
+    let recording = RecordingFact {
+        recording_id: "rec-console-1".into(),
+        status: RecordingStatus::Ready,
+        reason: None,
+        started_at: Some(started),
+        ended_at: Some(started + chrono::Duration::hours(1)),
+        duration_ms: Some(3_600_000),
+        bucket: Some("acme-recordings".into()),
+        master_playlist_key: Some(format!("{prefix}/media/hls/master.m3u8")),
+        prefix: Some(prefix.into()),
+        byte_range_playlist_key: None,
+        renditions: None,
+        thumbnails_prefix: None,
+        stream_ids: vec!["st-console-1".into()],
+        recording_session_id: None,
+    };
+    let mut tx = app.pool.begin().await.unwrap();
+    db::broadcasts::record_session_fact(&mut tx, &channel, &session, FactSource::Event)
+        .await
+        .unwrap();
+    db::broadcasts::record_recording_fact(&mut tx, &channel, &recording, FactSource::Event)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let browser = sign_in(&app, &admin).await;
+    let page = browser.get(&format!("/console/channels/{id}")).await;
+    assert!(
+        page.text.contains(r#"data-testid="stream-session""#),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("st-console-1"));
+    assert!(
+        page.text
+            .contains(&format!("s3://acme-recordings/{prefix}"))
+    );
+    assert!(page.text.contains("media/hls/master.m3u8") && page.text.contains("1:00:00"));
+    let overview = browser.get("/console/").await;
+    assert!(
+        overview
+            .text
+            .contains(&format!("s3://acme-recordings/{prefix}"))
+    );
+
+    let other = app.key(&[Scope::ChannelsRead], Some("globex")).await;
+    let other = sign_in(&app, &other).await;
+    let overview = other.get("/console/").await;
+    assert!(
+        !overview.text.contains("rec-console-1"),
+        "another tenant's recording"
+    );
+}
