@@ -19,50 +19,18 @@ DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-64}"
 RAW_SECONDS="${RAW_SECONDS:-5}"
 ROUNDS="${ROUNDS:-2}"
-SERVER_URL="${BENCH_DATABASE_SERVER:-postgres://postgres@127.0.0.1:5432}"
-export DATABASE_URL="$SERVER_URL/ivsp_bench_tokens"
-export RUST_LOG="${RUST_LOG:-warn}"
-TARGET="${CARGO_TARGET_DIR:-target}/release"
+# shellcheck source=lib/token-load.sh
+. scripts/lib/token-load.sh
 
-section() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-
-[ "$(nproc)" -ge 2 ] || { echo "needs 2 cores (service on 0, wrk on 1)" >&2; exit 1; }
-if ! command -v wrk >/dev/null; then
-    section "installing wrk"
-    apt-get install -y wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
-fi
+token_load_tools
 
 section "cargo build --release"
 cargo build --release -p ivs-provisioner --bin ivs-provisioner --example sign_bench
 
 section "fresh database ivsp_bench_tokens; dev mode on core 0"
-psql "$SERVER_URL/postgres" -qc "drop database if exists ivsp_bench_tokens with (force)"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-BASE="http://127.0.0.1:$PORT"
-WORK="$(mktemp -d)"
-taskset -c 0 "$TARGET/ivs-provisioner" dev --unlimited-rates --bind "127.0.0.1:$PORT" >"$WORK/server.out" 2>"$WORK/server.err" &
-SERVER_PID=$!
-trap 'kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 100); do
-    grep -q '^  export IVSP_KEY=' "$WORK/server.out" 2>/dev/null && break
-    sleep 0.2
-done
-KEY="$(sed -n 's/^  export IVSP_KEY=//p' "$WORK/server.out")"
-[ -n "$KEY" ] || { cat "$WORK/server.err"; echo "the server did not start" >&2; exit 1; }
-
-ID="$(curl -fs -X POST "$BASE/v1/channels" -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
-    -d '{"tenant":"bench","name":"private-class","authorized":true}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
-for _ in $(seq 1 100); do
-    phase="$(curl -fs "$BASE/v1/channels/$ID" -H "Authorization: Bearer $KEY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"]["phase"])')"
-    [ "$phase" = ready ] && break
-    sleep 0.2
-done
-[ "$phase" = ready ] || { echo "the channel did not become ready ($phase)" >&2; exit 1; }
-ARN="$(curl -fs "$BASE/v1/channels/$ID" -H "Authorization: Bearer $KEY" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"]["outputs"]["channel_arn"])')"
-BODY='{"viewer_id":"member-4711","ttl_seconds":600,"allowed_origins":["https://classes.example.com"]}'
-URL="$BASE/v1/channels/$ID/playback-tokens"
-# Tokens are minted by the tenant's own key, so the tenant's token budget applies.
-MINTER="$("$TARGET/ivs-provisioner" api-key create --name bench-minter --scope tokens:mint --tenant bench | tail -n 1)"
+token_load_start ivsp_bench_tokens
+token_load_channel bench
+token_load_minter bench
 HTTP_TOKEN_LEN="$(curl -fs -X POST "$URL" -H "Authorization: Bearer $MINTER" -H 'Content-Type: application/json' -d "$BODY" \
     | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["token"]))')"
 # The tenant's token budget: `on` is checked on every request but far above what one core mints.
@@ -73,20 +41,6 @@ budget() {
         -H 'Content-Type: application/json' -d "$limits"
     sleep 0.2 # the limits cache is invalidated by a Postgres notification
 }
-
-cat >"$WORK/mint.lua" <<LUA
-wrk.method = "POST"
-wrk.body = '$BODY'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $MINTER"
-function done(summary, latency, requests)
-    io.write(string.format("RESULT %.0f %.2f %.2f %d %d\n",
-        summary.requests / (summary.duration / 1e6),
-        latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-        summary.errors.status, summary.errors.connect + summary.errors.read
-            + summary.errors.write + summary.errors.timeout))
-end
-LUA
 
 section "raw ES384 signing on core 0 (${RAW_SECONDS} s)"
 RAW_LINE="$(taskset -c 0 "$TARGET/examples/sign_bench" "$RAW_SECONDS" "$ARN")"
@@ -106,8 +60,7 @@ declare -A SUM=([on]=0 [off]=0) LATENCY
 for round in $(seq 1 "$ROUNDS"); do
     for limiter in on off; do
         budget "$limiter"
-        OUT="$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/mint.lua" "$URL")"
-        read -r _ HTTP P50 P99 NON2XX SOCKERR <<<"$(grep '^RESULT' <<<"$OUT")"
+        token_load_run "$DURATION" "$CONNECTIONS"
         printf 'round %s, limiter %-3s: %s tokens/s, p50 %s ms, p99 %s ms, non-2xx %s, socket errors %s\n' \
             "$round" "$limiter" "$HTTP" "$P50" "$P99" "$NON2XX" "$SOCKERR"
         SUM[$limiter]=$((SUM[$limiter] + HTTP))

@@ -27,11 +27,16 @@ ALLOWED = {
     "reconciler":    {"domain", "db", "aws", "metrics"},
     "playback_keys": {"domain", "db", "aws", "tokens", "metrics"},
     "webhooks":      {"domain", "db", "metrics"},              # webhook delivery (HTTP out)
+    "live":          {"domain", "aws"},                        # live stream status, cached
+    "actions":       {"domain", "db", "aws"},                  # channel actions both edges ask for
     "events":        {"domain", "db", "aws", "metrics"},       # IVS event intake (SQS in)
     # Edges: may drive engines, never another edge.
-    "api":           {"domain", "db", "aws", "tokens", "playback_keys", "metrics"},  # HTTP
+    "api":           {"domain", "db", "aws", "tokens", "playback_keys", "metrics", "live",
+                      "actions"},                                # HTTP
+    "console":       {"domain", "db", "aws", "tokens", "playback_keys", "metrics", "live",
+                      "actions"},                                # operator console (HTML)
     "cli":           {"domain", "db", "aws", "reconciler", "playback_keys", "tokens", "api",
-                      "webhooks", "events", "metrics", "telemetry"},  # command-line edge (also wires the process together)
+                      "console", "webhooks", "events", "metrics", "telemetry", "live"},  # command-line edge (also wires the process together)
 }
 
 ROOT_FILES = {"lib.rs", "main.rs"}  # the crate root: skipped

@@ -4,10 +4,11 @@
 #   scripts/test.sh [extra `cargo test` arguments]
 #
 # On a fresh machine it starts the installed Postgres if it is down, drops test databases left
-# by earlier runs, prepares the Python virtualenv the simulator's moto tests use, then runs
-# `cargo fmt --check`, the layer check, Spectral with the OWASP ruleset over the committed OpenAPI
-# document (installed with npm into .spectral/), `cargo clippy -D warnings`, `cargo test --workspace`,
-# and schemathesis against the running service (scripts/fuzz-api.sh).
+# by earlier runs, installs Debian's chromium if it is missing, prepares the Python virtualenv
+# (the simulator's moto tests, schemathesis, Playwright), then runs `cargo fmt --check`, the layer
+# check, Spectral with the OWASP ruleset over the committed OpenAPI document (installed with npm
+# into .spectral/), `cargo clippy -D warnings`, `cargo test --workspace`, the console's browser
+# tests (tests/browser/) and schemathesis against the running service (scripts/fuzz-api.sh).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -59,7 +60,23 @@ else
     echo "skipped: the docker compose plugin is not installed (\`docker compose version\` failed), so docker-compose.yml was not validated"
 fi
 
-section "Python virtualenv (.venv, for the simulator's moto tests)"
+section "Chromium (Debian's package, for the console's browser tests)"
+# Playwright drives this browser (executable_path): its own browser downloads cannot work here.
+if [ -x /usr/bin/chromium ]; then
+    echo "/usr/bin/chromium is installed: $(/usr/bin/chromium --version 2>/dev/null | head -n 1)"
+else
+    [ "$(id -u)" = 0 ] || fail "/usr/bin/chromium is missing and this is not root: run apt-get install -y --no-install-recommends chromium"
+    command -v apt-get >/dev/null || fail "/usr/bin/chromium is missing and there is no apt-get: install Debian's chromium package"
+    echo "installing Debian's chromium"
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 \
+        || { apt-get update -qq && apt-get install -y --no-install-recommends chromium >/dev/null; }; } \
+        || fail "apt-get could not install chromium"
+    [ -x /usr/bin/chromium ] || fail "apt-get installed chromium but /usr/bin/chromium is missing"
+    echo "installed: $(/usr/bin/chromium --version 2>/dev/null | head -n 1)"
+fi
+
+section "Python virtualenv (.venv: the simulator's moto tests, fuzzing, the browser tests)"
 requirements=scripts/requirements-test.txt
 wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"
 stamp=.venv/.requirements.sha256
@@ -106,6 +123,10 @@ cargo clippy --workspace --all-targets -- -D warnings || fail "clippy found prob
 
 section "cargo test"
 cargo test --workspace "$@" || fail "tests failed"
+
+section "console in a real browser (pytest + Playwright, headless Debian Chromium)"
+# Against the debug binary `cargo test --workspace` just built, in dev mode on a fresh database.
+(cd tests/browser && ../../.venv/bin/python -m pytest -q) || fail "browser tests failed (screenshots: target/console-screenshots/, service logs: target/browser-tests/)"
 
 section "API fuzzing (schemathesis against the committed OpenAPI document)"
 bash scripts/fuzz-api.sh || fail "schemathesis found responses that break the OpenAPI document or 5xx"

@@ -3,15 +3,19 @@
 //!
 //! Layers, with dependencies pointing inward (checked by `scripts/check-layers.py`):
 //! `domain` (types and rules, no I/O) ← `db` (all SQL) and `aws` (the AWS facade) ← the engines
-//! (`reconciler`, `playback_keys`, `webhooks`, `events`) and the edges (`api`, `cli`). Engines never import each other
+//! (`reconciler`, `playback_keys`, `webhooks`, `events`, `live`, `actions`) and the edges
+//! (`api`, `console`, `cli`). Engines never import each other
 //! or an edge; `cli` wires the process together.
 
+pub mod actions;
 pub mod api;
 pub mod aws;
 pub mod cli;
+pub mod console;
 pub mod db;
 pub mod domain;
 pub mod events;
+pub mod live;
 pub mod metrics;
 pub mod playback_keys;
 pub mod reconciler;

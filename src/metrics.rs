@@ -81,3 +81,49 @@ pub fn install() -> PrometheusHandle {
         })
         .clone()
 }
+
+/// Throttled AWS calls this process saw, per minute, over the last hour: what the console's
+/// overview shows (counters in the Prometheus registry cannot say "in the last hour").
+static THROTTLES: std::sync::Mutex<[(u64, u64); 60]> = std::sync::Mutex::new([(0, 0); 60]);
+
+fn minute_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 60)
+}
+
+/// Counts one throttled AWS call (the AWS facade's interceptor calls it).
+pub fn record_throttle() {
+    let minute = minute_now();
+    let mut window = THROTTLES.lock().unwrap_or_else(|e| e.into_inner());
+    let slot = &mut window[(minute % 60) as usize];
+    if slot.0 != minute {
+        *slot = (minute, 0);
+    }
+    slot.1 += 1;
+}
+
+/// Throttled AWS calls this process saw in the last 60 minutes.
+pub fn throttles_last_hour() -> u64 {
+    let now = minute_now();
+    let window = THROTTLES.lock().unwrap_or_else(|e| e.into_inner());
+    window
+        .iter()
+        .filter(|(minute, _)| now.saturating_sub(*minute) < 60)
+        .map(|(_, count)| count)
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttles_count_within_the_hour_window() {
+        let before = throttles_last_hour();
+        record_throttle();
+        record_throttle();
+        // Other tests in this process may record throttles too: at least ours are counted.
+        assert!(throttles_last_hour() >= before + 2);
+    }
+}

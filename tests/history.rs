@@ -1,5 +1,5 @@
 //! Queries that do not grow with history: on a table that is mostly deleted rows, the claim, the
-//! next-due query, every list filter and the metrics gauges read only the rows they return or
+//! next-due query, every list filter, the metrics gauges and the console's overview read only the rows they return or
 //! count (their plans, from EXPLAIN ANALYZE of the statements as the code runs them), and the
 //! gauges stay exact.
 
@@ -183,6 +183,20 @@ async fn the_claim_next_due_lists_and_gauges_read_only_what_they_return() {
             live
         };
         assert_reads_at_most(&format!("the list ({what})"), &plan, bound);
+    }
+
+    // The console's overview, for every tenant and for one.
+    for tenant in [None, Some("tenant-1")] {
+        let [by_phase, waiting, failing] = explain::console_overview(&pool, tenant).await.unwrap();
+        assert_reads_at_most(
+            &format!("the console's phases ({tenant:?})"),
+            &by_phase,
+            live,
+        );
+        let what = format!("the console's rows waiting ({tenant:?})");
+        assert_reads_at_most(&what, &waiting, PENDING as f64);
+        let what = format!("the console's failing channels ({tenant:?})");
+        assert_reads_at_most(&what, &failing, FAILED as f64);
     }
 
     // A later page starts at its cursor instead of walking the rows before it.

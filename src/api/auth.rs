@@ -11,35 +11,8 @@ use axum::http::{HeaderMap, header, request::Parts};
 use super::error::ApiError;
 use super::state::AppState;
 use crate::db;
-pub use crate::domain::api_key::Scope;
+pub use crate::domain::api_key::{Caller, Scope};
 use crate::domain::api_key::{KEY_PREFIX, hash_key};
-
-/// Who is calling: the API key that authenticated the request.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub key_name: String,
-    pub scopes: Vec<Scope>,
-    /// A tenant-bound key sees and touches only this tenant's channels.
-    pub tenant: Option<String>,
-}
-
-impl Caller {
-    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
-        if self.scopes.contains(&Scope::Admin) || self.scopes.contains(&scope) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "this API key lacks the '{scope}' scope"
-            )))
-        }
-    }
-
-    /// Whether this caller may see a channel of `tenant`. Callers that may not get a 404, so
-    /// that the existence of other tenants' channels does not leak.
-    pub fn can_see(&self, tenant: &str) -> bool {
-        self.tenant.as_deref().is_none_or(|own| own == tenant)
-    }
-}
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
@@ -131,11 +104,7 @@ async fn lookup(state: &AppState, hash: &[u8; 32]) -> Result<Caller, ApiError> {
     let key = db::api_keys::find_active_by_hash(&state.pool, hash)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    Ok(Caller {
-        key_name: key.name,
-        scopes: key.scopes.iter().filter_map(|s| s.parse().ok()).collect(),
-        tenant: key.tenant,
-    })
+    Ok(key.caller())
 }
 
 #[cfg(test)]

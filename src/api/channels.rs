@@ -24,6 +24,7 @@ use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{ApiJson, ApiQuery, ChannelId, from_value};
 use super::limits::{self, Verdict};
 use super::pagination::{self, PageQuery, page_limit};
+use crate::actions::{self, ActionError};
 use crate::db::{self, channels::ChannelRow};
 use crate::domain::channel::ChannelRequest;
 use crate::domain::{EventKind, Phase, rules};
@@ -72,10 +73,25 @@ pub(crate) async fn visible_channel(
     caller: &Caller,
     id: Uuid,
 ) -> ApiResult<ChannelRow> {
-    db::channels::find(&state.pool, id)
-        .await?
-        .filter(|row| caller.can_see(&row.tenant))
-        .ok_or_else(ApiError::not_found_channel)
+    actions::visible_channel(&state.pool, caller, id)
+        .await
+        .map_err(action_error(id))
+}
+
+/// A channel action's refusal as a problem (its conflicts name the channel).
+pub(crate) fn action_error(id: Uuid) -> impl Fn(ActionError) -> ApiError {
+    move |error| action_problem(error, Some(id))
+}
+
+/// An action's refusal as a problem; `channel_id` is named in conflicts.
+pub(crate) fn action_problem(error: ActionError, channel_id: Option<Uuid>) -> ApiError {
+    match error {
+        ActionError::Forbidden(missing) => missing.into(),
+        ActionError::NotFound(what) => ApiError::NotFound(what.into()),
+        ActionError::Conflict(detail) => ApiError::Conflict { detail, channel_id },
+        ActionError::Database(e) => ApiError::Database(e),
+        ActionError::Aws(e) => ApiError::Aws(e),
+    }
 }
 
 /// Declare a channel.
@@ -382,31 +398,10 @@ async fn delete_channel(
     ChannelId(id): ChannelId,
     ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> ApiResult<Response> {
-    caller.require(Scope::ChannelsWrite)?;
     let force = q.force.unwrap_or(false);
-    let mut tx = state.pool.begin().await?;
-    let current = db::channels::find_for_update(&mut *tx, id)
-        .await?
-        .filter(|row| caller.can_see(&row.tenant))
-        .ok_or_else(ApiError::not_found_channel)?;
-    let row = match current.phase {
-        Phase::Deleted => current,
-        Phase::Deleting if !force => current,
-        _ => {
-            let row = db::channels::mark_deleting(&mut *tx, id, force).await?;
-            let details = json!({ "force": force });
-            db::events::insert(
-                &mut *tx,
-                id,
-                &caller.key_name,
-                EventKind::DeleteRequested,
-                details,
-            )
-            .await?;
-            row
-        }
-    };
-    tx.commit().await?;
+    let row = actions::delete(&state.pool, &caller, id, force)
+        .await
+        .map_err(action_error(id))?;
     state.cache.forget_channel(&id);
     Ok((StatusCode::ACCEPTED, Json(Channel::from(row))).into_response())
 }
@@ -426,13 +421,9 @@ async fn reconcile_channel(
     caller: Caller,
     ChannelId(id): ChannelId,
 ) -> ApiResult<Response> {
-    caller.require(Scope::Admin)?;
-    visible_channel(&state, &caller, id).await?;
-    let mut tx = state.pool.begin().await?;
-    let row = db::channels::retry_now(&mut *tx, id).await?;
-    let kind = EventKind::RetryRequested;
-    db::events::insert(&mut *tx, id, &caller.key_name, kind, json!({})).await?;
-    tx.commit().await?;
+    let row = actions::retry(&state.pool, &caller, id)
+        .await
+        .map_err(action_error(id))?;
     state.cache.forget_channel(&id);
     Ok((StatusCode::ACCEPTED, Json(Channel::from(row))).into_response())
 }

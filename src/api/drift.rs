@@ -58,21 +58,17 @@ pub struct DriftReport {
 )]
 async fn get_drift(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<DriftReport>> {
     caller.require(Scope::Admin)?;
-    let sweep = db::drift::latest(&state.pool).await?;
-    let findings = match &sweep {
-        None => Vec::new(),
-        Some(sweep) => db::drift::findings(&state.pool, sweep.id)
-            .await?
-            .into_iter()
-            .map(|r| DriftFinding {
-                found_at: r.found_at,
-                kind: <&str>::from(r.kind).to_owned(),
-                channel_id: r.channel_id,
-                channel_arn: r.channel_arn,
-                details: r.details.0,
-            })
-            .collect(),
-    };
+    let (sweep, found) = db::drift::latest_report(&state.pool).await?;
+    let findings = found
+        .into_iter()
+        .map(|r| DriftFinding {
+            found_at: r.found_at,
+            kind: <&str>::from(r.kind).to_owned(),
+            channel_id: r.channel_id,
+            channel_arn: r.channel_arn,
+            details: r.details.0,
+        })
+        .collect();
     let sweep = sweep.map(|s| DriftSweep {
         id: s.id,
         started_at: s.started_at,

@@ -99,6 +99,12 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+impl From<crate::domain::api_key::MissingScope> for ApiError {
+    fn from(missing: crate::domain::api_key::MissingScope) -> Self {
+        ApiError::Forbidden(missing.to_string())
+    }
+}
+
 pub type ApiResult<T, E = ApiError> = std::result::Result<T, E>;
 
 /// Which channel limit a create ran into; each has its own problem `type`.
@@ -306,11 +312,12 @@ pub fn problem_response(problem: Problem) -> Response {
 /// problem documents, so clients never see a plain-text or empty error.
 pub async fn problem_for_bare_errors(response: Response) -> Response {
     let status = response.status();
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+    let content_type = response.headers().get(header::CONTENT_TYPE);
+    let is_problem =
+        content_type.is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    // The console's error pages are HTML for people; they are not bare.
+    let is_page = content_type.is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem || is_page {
         return response;
     }
     let error = match status {

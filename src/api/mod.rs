@@ -17,7 +17,6 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod limits;
-pub mod live;
 mod metrics;
 pub mod open_files;
 pub mod openapi;
@@ -33,11 +32,14 @@ pub mod tokens;
 pub mod viewers;
 pub mod webhooks;
 
+/// Live stream status is shared with the console; it lives in its own module.
+pub use crate::live;
+
 use axum::Router;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-pub use server::{Application, app, shutdown_signal};
+pub use server::{Application, app, app_with, shutdown_signal};
 pub use state::{AppState, HttpSettings, Shared};
 
 /// The API's routes and the OpenAPI document describing them.

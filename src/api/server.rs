@@ -29,6 +29,12 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP application with its middleware.
 pub fn app(state: AppState) -> Router {
+    app_with(state, Router::new())
+}
+
+/// The application with `extra` routes beside the API's (the console), sharing its port and
+/// its outer middleware (timeouts, tracing, request ids) but not its request budgets.
+pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let (api, doc) = super::routes();
     let settings = state.settings.clone();
     crate::metrics::install();
@@ -39,6 +45,7 @@ pub fn app(state: AppState) -> Router {
         super::rate_limit::enforce,
     ));
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", doc))
+        .merge(extra)
         // Prometheus text; unauthenticated like /healthz (no secrets, and scrapers send no key).
         .route("/metrics", axum::routing::get(super::metrics::render))
         .fallback(|| async { ApiError::NotFound("no such resource".into()) })
@@ -104,6 +111,15 @@ impl Application {
     /// Binds, and raises the open-files soft limit to the hard limit (logged), so the connection
     /// cap can be fitted into what the process may open.
     pub async fn build(bind: SocketAddr, state: AppState) -> anyhow::Result<Self> {
+        Self::build_with(bind, state, Router::new()).await
+    }
+
+    /// [`Application::build`] with `extra` routes beside the API's (see [`app_with`]).
+    pub async fn build_with(
+        bind: SocketAddr,
+        state: AppState,
+        extra: Router<AppState>,
+    ) -> anyhow::Result<Self> {
         let listener = listen(bind).with_context(|| format!("cannot listen on {bind}"))?;
         let settings = &state.settings;
         let open_files = open_files::raise_to_hard_limit();
@@ -126,7 +142,7 @@ impl Application {
         let shutdown_grace = settings.shutdown_grace;
         Ok(Application {
             listener,
-            router: app(state),
+            router: app_with(state, extra),
             shutdown_grace,
             limits,
         })

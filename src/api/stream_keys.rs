@@ -6,17 +6,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
-use serde_json::json;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::actions;
 use crate::api::AppState;
-use crate::api::auth::{Caller, Scope};
-use crate::api::channels::{Channel, visible_channel};
-use crate::api::error::{ApiError, ApiResult};
+use crate::api::auth::Caller;
+use crate::api::channels::{Channel, action_error};
+use crate::api::error::ApiResult;
 use crate::api::extract::ChannelId;
-use crate::db;
-use crate::domain::EventKind;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -55,41 +53,12 @@ async fn get_stream_key(
     caller: Caller,
     ChannelId(id): ChannelId,
 ) -> ApiResult<Json<StreamKey>> {
-    caller.require(Scope::StreamKeysRead)?;
-    let channel = visible_channel(&state, &caller, id).await?;
-    let phase = channel.phase;
-    let outputs = &channel.outputs.0;
-    let (Some(arn), Some(ingest), false) = (
-        outputs.channel_arn.clone(),
-        outputs.ingest_endpoint.clone(),
-        phase.is_going(),
-    ) else {
-        return Err(ApiError::Conflict {
-            detail: format!(
-                "the channel has no stream key (phase: {}); it gets one when it is provisioned",
-                phase.as_str()
-            ),
-            channel_id: Some(id),
-        });
-    };
-    let window = channel.spec.0.live_window;
-    let Some((_, stream_key)) = state.aws.find_stream_key(&arn).await? else {
-        let detail = match window.filter(|w| !w.is_open_at(chrono::Utc::now())) {
-            Some(w) => format!(
-                "ingest is closed: the channel has a stream key only from its live window's \
-                 opening ({}) until {} (closes_at plus grace)",
-                w.opens_at.to_rfc3339(),
-                w.ingest_closes_at().to_rfc3339()
-            ),
-            None => "the stream key is being replaced; try again in a few seconds".into(),
-        };
-        return Err(ApiError::Conflict {
-            detail,
-            channel_id: Some(id),
-        });
-    };
+    let key = actions::read_stream_key(&state.pool, &state.aws, &caller, id)
+        .await
+        .map_err(action_error(id))?;
+    let ingest = key.ingest_endpoint;
     Ok(Json(StreamKey {
-        stream_key,
+        stream_key: key.stream_key,
         ingest_url: format!("rtmps://{ingest}:443/app/"),
         ingest_endpoint: ingest,
     }))
@@ -115,32 +84,9 @@ async fn rotate_stream_key(
     caller: Caller,
     ChannelId(id): ChannelId,
 ) -> ApiResult<(StatusCode, Json<Channel>)> {
-    caller.require(Scope::ChannelsWrite)?;
-    let mut tx = state.pool.begin().await?;
-    let current = db::channels::find_for_update(&mut *tx, id)
-        .await?
-        .filter(|row| caller.can_see(&row.tenant))
-        .ok_or_else(ApiError::not_found_channel)?;
-    let phase = current.phase;
-    if current.outputs.0.channel_arn.is_none() || phase.is_going() {
-        return Err(ApiError::Conflict {
-            detail: format!(
-                "the channel has no stream key to replace (phase: {})",
-                phase.as_str()
-            ),
-            channel_id: Some(id),
-        });
-    }
-    let row = db::channels::request_stream_key_rotation(&mut *tx, id).await?;
-    db::events::insert(
-        &mut *tx,
-        id,
-        &caller.key_name,
-        EventKind::StreamKeyRotationRequested,
-        json!({}),
-    )
-    .await?;
-    tx.commit().await?;
+    let row = actions::rotate_stream_key(&state.pool, &caller, id)
+        .await
+        .map_err(action_error(id))?;
     state.cache.forget_channel(&id);
     Ok((StatusCode::ACCEPTED, Json(Channel::from(row))))
 }

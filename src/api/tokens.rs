@@ -18,7 +18,7 @@ use crate::api::cache::MintTarget;
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::extract::{ChannelId, OptionalJson};
 use crate::db::{self, channels::ChannelRow};
-use crate::domain::Phase;
+use crate::domain::{Phase, channel};
 use crate::tokens::{TokenRequest, claims};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -75,32 +75,18 @@ pub(crate) async fn mint_target(
 }
 
 /// Refuses channels that cannot have a service-signed token, each with its reason.
-/// `updating` is accepted: a spec change or a stream-key rotation must not stop viewers joining.
 fn check_mintable(target: &MintTarget, id: uuid::Uuid) -> ApiResult<(&str, &str)> {
-    let conflict = |detail: String| ApiError::Conflict {
+    channel::mintable(
+        target.authorized,
+        target.caller_key,
+        target.phase,
+        target.channel_arn.as_deref(),
+        target.playback_url.as_deref(),
+    )
+    .map_err(|detail| ApiError::Conflict {
         detail,
         channel_id: Some(id),
-    };
-    if !target.authorized {
-        return Err(conflict(
-            "the channel is public (authorized: false): viewers need no token; use its playback_url as is".into(),
-        ));
-    }
-    if target.caller_key {
-        return Err(conflict(
-            "the channel uses a caller-supplied playback key (playback_public_key_pem): sign its tokens \
-             with your own private key; the service does not hold it"
-                .into(),
-        ));
-    }
-    let phase = target.phase;
-    match (phase.may_mint(), &target.channel_arn, &target.playback_url) {
-        (true, Some(arn), Some(url)) => Ok((arn, url)),
-        _ => Err(conflict(format!(
-            "the channel is not ready yet (phase: {}); tokens can be minted once it is ready",
-            phase.as_str()
-        ))),
-    }
+    })
 }
 
 /// Mint a playback token for a private channel.

@@ -23,9 +23,11 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{Caller, Scope};
+use super::channels::action_problem;
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{ApiJson, ApiQuery, from_value};
 use super::pagination::{self, PageQuery, page_limit};
+use crate::actions;
 use crate::db::{self, webhooks::DeliveryRow, webhooks::EndpointRow};
 use crate::domain::rules;
 use crate::domain::webhook::{self, WebhookEventType};
@@ -292,20 +294,10 @@ fn not_found() -> ApiError {
     ApiError::NotFound("no such webhook endpoint or delivery".into())
 }
 
-/// A tenant-bound caller sees its tenant's endpoints only (not the all-tenant ones).
-fn can_see(caller: &Caller, tenant: Option<&str>) -> bool {
-    match (caller.tenant.as_deref(), tenant) {
-        (None, _) => true,
-        (Some(own), Some(tenant)) => own == tenant,
-        (Some(_), None) => false,
-    }
-}
-
 async fn visible_endpoint(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<EndpointRow> {
-    db::webhooks::find_endpoint(&state.pool, id)
-        .await?
-        .filter(|row| can_see(caller, row.tenant.as_deref()))
-        .ok_or_else(not_found)
+    actions::visible_endpoint(&state.pool, caller, id)
+        .await
+        .map_err(|e| action_problem(e, None))
 }
 
 /// The checked fields of a request (create, or a patched endpoint).
@@ -824,12 +816,9 @@ async fn replay(
         }
         Some(since) => since,
     };
-    let mut tx = state.pool.begin().await?;
-    let deliveries = db::webhooks::replay(&mut *tx, id, since).await?;
-    let details = json!({ "since": since, "deliveries": deliveries });
-    db::webhooks::insert_endpoint_event(&mut *tx, id, &caller.key_name, "replayed", details)
-        .await?;
-    tx.commit().await?;
+    let deliveries = actions::replay_webhooks(&state.pool, &caller, id, since)
+        .await
+        .map_err(|e| action_problem(e, None))?;
     Ok((StatusCode::ACCEPTED, Json(ReplayResult { deliveries })).into_response())
 }
 
@@ -851,21 +840,9 @@ async fn retry_delivery(
     caller: Caller,
     WebhookId(id): WebhookId,
 ) -> ApiResult<Response> {
-    caller.require(Scope::WebhooksManage)?;
-    let delivery = db::webhooks::find_delivery(&state.pool, id)
-        .await?
-        .ok_or_else(not_found)?;
-    visible_endpoint(&state, &caller, delivery.endpoint_id).await?;
-    if !db::webhooks::retry_delivery(&state.pool, id).await? {
-        return Err(ApiError::Conflict {
-            detail: "an attempt of this delivery is in flight; look again in a few seconds".into(),
-            channel_id: None,
-        });
-    }
-    db::webhooks::notify_work(&state.pool).await?;
-    let row = db::webhooks::find_delivery(&state.pool, id)
-        .await?
-        .ok_or_else(not_found)?;
+    let row = actions::retry_delivery(&state.pool, &caller, id)
+        .await
+        .map_err(|e| action_problem(e, None))?;
     let mut items = with_attempts(&state, vec![row]).await?;
     let body = items.pop().ok_or_else(not_found)?;
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())

@@ -37,6 +37,9 @@ impl Intercept for CallMetrics {
                 outcome(response.status().as_u16(), error_type)
             }
         };
+        if outcome == "throttled" {
+            crate::metrics::record_throttle();
+        }
         metrics::counter!(AWS_CALLS, "service" => service, "operation" => operation, "outcome" => outcome)
             .increment(1);
         Ok(())

@@ -12,6 +12,7 @@ use super::{
 };
 use crate::api::{AppState, Application, HttpSettings, shutdown_signal};
 use crate::aws::{self, Aws};
+use crate::console;
 use crate::db;
 use crate::domain::api_key::{Scope, generate_key};
 use crate::domain::rules;
@@ -66,6 +67,7 @@ pub(super) async fn serve(
         .await
         .context("loading the playback signing key")?;
     let tokens = Tokens::new(ring, args.tokens.limits());
+    let console = console_routes(&args, &pool, &aws, &tokens);
     // Where the reconciler runs, the managed keys are maintained in IVS too.
     let maintain_keys = (!args.no_reconciler).then(|| args.tokens.max_ttl());
     let state = AppState::new(
@@ -77,7 +79,7 @@ pub(super) async fn serve(
         args.tokens.key_check(),
     )
     .with_webhook_policy(args.webhooks.policy());
-    let app = Application::build(args.bind, state).await?;
+    let app = Application::build_with(args.bind, state, console).await?;
     let addr = app.local_addr();
     tracing::info!(%addr, "serving the API");
     let stop = CancellationToken::new();
@@ -107,6 +109,22 @@ pub(super) async fn serve(
         finish_within(intake, grace.saturating_sub(started.elapsed())).await;
     }
     served
+}
+
+/// The operator console's routes (none when `CONSOLE_DISABLED`), served beside the API.
+fn console_routes(
+    args: &ServeArgs,
+    pool: &sqlx::PgPool,
+    aws: &Aws,
+    tokens: &Arc<Tokens>,
+) -> axum::Router<AppState> {
+    if args.console.console_disabled {
+        return axum::Router::new();
+    }
+    let settings = console::ConsoleSettings::from(&args.console);
+    let state =
+        console::ConsoleState::new(pool.clone(), aws.for_requests(), tokens.clone(), settings);
+    console::router(state)
 }
 
 /// The IVS event intake, when a queue is configured.

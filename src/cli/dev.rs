@@ -112,6 +112,7 @@ fn dev_guide(
         r#"
 ivs-provisioner dev mode is running on http://{addr}
 API reference: http://{addr}/docs      OpenAPI: http://{addr}/openapi.json
+Operator console: http://{addr}/console  (sign in with the API key below)
 AWS simulator: {aws_endpoint}  (state: curl {aws_endpoint}/_sim/state)
 
 A new admin API key (shown once; each start makes a new one):

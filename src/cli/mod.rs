@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use clap::{Args, Parser, Subcommand};
 
 use crate::api::limits::LimitArgs;
+use crate::console::ConsoleArgs;
 use crate::db::DatabaseArgs;
 use crate::domain::api_key::Scope;
 use crate::events::EventArgs;
@@ -119,6 +120,8 @@ pub struct ServeArgs {
     pub events: EventArgs,
     #[command(flatten)]
     pub sweep: SweepArgs,
+    #[command(flatten)]
+    pub console: ConsoleArgs,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgExecutor};
 use uuid::Uuid;
 
+use crate::domain::api_key::Caller;
+
 #[derive(Debug, Clone, FromRow)]
 pub struct ApiKeyRow {
     pub id: Uuid,
@@ -13,6 +15,17 @@ pub struct ApiKeyRow {
     pub tenant: Option<String>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKeyRow {
+    /// The caller this key makes (scopes it no longer knows are ignored).
+    pub fn caller(&self) -> Caller {
+        Caller {
+            key_name: self.name.clone(),
+            scopes: self.scopes.iter().filter_map(|s| s.parse().ok()).collect(),
+            tenant: self.tenant.clone(),
+        }
+    }
 }
 
 pub struct NewApiKey<'a> {

@@ -112,3 +112,14 @@ pub async fn findings(db: impl PgExecutor<'_>, sweep_id: Uuid) -> sqlx::Result<V
     .fetch_all(db)
     .await
 }
+
+/// The latest finished sweep and what it found (nothing before the first sweep).
+pub async fn latest_report(
+    pool: &sqlx::PgPool,
+) -> sqlx::Result<(Option<SweepRow>, Vec<FindingRow>)> {
+    let Some(sweep) = latest(pool).await? else {
+        return Ok((None, Vec::new()));
+    };
+    let found = findings(pool, sweep.id).await?;
+    Ok((Some(sweep), found))
+}

@@ -1,8 +1,8 @@
 //! EXPLAIN of the statements the service repeats whatever the size of its history (on
 //! `channels`: the claim, the next-due query, the list filters, the metrics gauges, the chat-log
-//! users count; on the broadcast facts: the session and recording lists, the event's channel
-//! lookup), run exactly as the code runs them: the history tests assert on their plans and the
-//! history benchmark times them.
+//! users count, the console's overview; on the broadcast facts: the session and recording lists,
+//! the event's channel lookup), run exactly as the code runs them: the history tests assert on
+//! their plans and the history benchmark times them.
 
 use serde_json::Value;
 use sqlx::PgPool;
@@ -126,6 +126,12 @@ pub async fn list(pool: &PgPool, filter: &ListFilter<'_>) -> sqlx::Result<Plan> 
 pub async fn gauges(pool: &PgPool) -> sqlx::Result<[Plan; 2]> {
     let [by_phase, waiting] = channels::explain_gauges(pool, EXPLAIN).await?;
     Ok([Plan::new(by_phase), Plan::new(waiting)])
+}
+
+/// The console overview's statements for `tenant` (or all): by phase, waiting, failing.
+pub async fn console_overview(pool: &PgPool, tenant: Option<&str>) -> sqlx::Result<[Plan; 3]> {
+    let [a, b, c] = super::console::explain_overview(pool, EXPLAIN, tenant).await?;
+    Ok([Plan::new(a), Plan::new(b), Plan::new(c)])
 }
 
 /// `GET /v1/channels/{id}/sessions` (`recordings` false) or a recordings list with this filter.

@@ -6,6 +6,7 @@ pub mod broadcast_sweep;
 pub mod broadcasts;
 pub mod channels;
 pub mod claims;
+pub mod console;
 pub mod drift;
 pub mod events;
 pub mod explain;

@@ -22,7 +22,7 @@ use crate::domain::{ChannelOutputs, EventKind, Phase};
 /// The notification channel a trigger signals when deliveries are written.
 pub const WORK_CHANNEL: &str = "webhook_work";
 
-const ENDPOINT_COLUMNS: &str = "id, tenant, url, description, event_types, disabled, disabled_reason, \
+pub(super) const ENDPOINT_COLUMNS: &str = "id, tenant, url, description, event_types, disabled, disabled_reason, \
      disabled_at, previous_secret_expires_at, created_at, updated_at, last_success_at, failing_since";
 
 /// An endpoint as the API shows it: never its secrets.

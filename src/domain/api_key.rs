@@ -1,5 +1,6 @@
-//! API keys as the domain knows them: their scopes, and how a key is made and hashed. Only the
-//! hash is ever stored; checking a request's key is the HTTP layer's business.
+//! API keys as the domain knows them: their scopes, how a key is made and hashed, and the
+//! [`Caller`] a key makes (its scopes and tenant binding, the access rules every edge applies).
+//! Only the hash is ever stored; reading a request's key is each edge's business.
 
 use base64::Engine;
 use rand::RngCore;
@@ -65,6 +66,51 @@ impl Scope {
 
     pub fn as_str(self) -> &'static str {
         self.into()
+    }
+}
+
+/// Who is acting: the API key behind a request or a console session.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key_name: String,
+    pub scopes: Vec<Scope>,
+    /// A tenant-bound key sees and touches only this tenant's channels.
+    pub tenant: Option<String>,
+}
+
+/// A caller lacks a scope: 403 at every edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("this API key lacks the '{0}' scope")]
+pub struct MissingScope(pub Scope);
+
+impl Caller {
+    /// Whether the key has `scope` (`admin` implies every scope).
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.scopes.contains(&Scope::Admin) || self.scopes.contains(&scope)
+    }
+
+    pub fn require(&self, scope: Scope) -> Result<(), MissingScope> {
+        if self.allows(scope) {
+            Ok(())
+        } else {
+            Err(MissingScope(scope))
+        }
+    }
+
+    /// Whether this caller may see a channel of `tenant`. Callers that may not get a 404, so
+    /// that the existence of other tenants' channels does not leak.
+    pub fn can_see(&self, tenant: &str) -> bool {
+        self.tenant.as_deref().is_none_or(|own| own == tenant)
+    }
+
+    /// Whether this caller may see a webhook endpoint of `tenant` (none: every tenant's events).
+    /// A tenant-bound caller sees its tenant's endpoints only, not the all-tenant ones.
+    pub fn can_see_endpoint(&self, tenant: Option<&str>) -> bool {
+        match (self.tenant.as_deref(), tenant) {
+            (None, _) => true,
+            (Some(own), Some(tenant)) => own == tenant,
+            (Some(_), None) => false,
+        }
     }
 }
 

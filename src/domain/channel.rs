@@ -316,3 +316,34 @@ impl ChannelSpec {
         serde_json::to_value(self).unwrap_or_default()
     }
 }
+
+/// The channel's ARN and playback URL when the service may sign a playback token for it, else
+/// why not. `updating` is accepted: a spec change or a stream-key rotation must not stop viewers
+/// joining.
+pub fn mintable<'a>(
+    authorized: bool,
+    caller_key: bool,
+    phase: crate::domain::Phase,
+    arn: Option<&'a str>,
+    playback_url: Option<&'a str>,
+) -> Result<(&'a str, &'a str), String> {
+    if !authorized {
+        return Err(
+            "the channel is public (authorized: false): viewers need no token; use its playback_url as is".into(),
+        );
+    }
+    if caller_key {
+        return Err(
+            "the channel uses a caller-supplied playback key (playback_public_key_pem): sign its tokens \
+             with your own private key; the service does not hold it"
+                .into(),
+        );
+    }
+    match (phase.may_mint(), arn, playback_url) {
+        (true, Some(arn), Some(url)) => Ok((arn, url)),
+        _ => Err(format!(
+            "the channel is not ready yet (phase: {}); tokens can be minted once it is ready",
+            phase.as_str()
+        )),
+    }
+}

@@ -13,6 +13,7 @@ pub mod ivs_event;
 pub mod keys;
 pub mod limits;
 pub mod outputs;
+pub mod page;
 pub mod phase;
 pub mod resources;
 pub mod rules;

@@ -44,6 +44,16 @@ impl Phase {
         Phase::Deleting,
     ];
 
+    /// Every phase of a channel not yet deleted, in the order of its life.
+    pub const LIVE: [Phase; 6] = [
+        Phase::Pending,
+        Phase::Provisioning,
+        Phase::Ready,
+        Phase::Updating,
+        Phase::Failed,
+        Phase::Deleting,
+    ];
+
     /// Phases a worker may claim: those needing work, and `failed` rows whose retry fell due.
     pub const CLAIMABLE: [Phase; 5] = [
         Phase::Pending,

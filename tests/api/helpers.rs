@@ -12,6 +12,7 @@ use ivs_provisioner::api::limits::LimitSettings;
 use ivs_provisioner::api::{AppState, Application, HttpSettings};
 use ivs_provisioner::aws::{Aws, RateSettings};
 use ivs_provisioner::cli::wiring;
+use ivs_provisioner::console;
 use ivs_provisioner::db;
 use ivs_provisioner::domain::api_key::{self, Scope};
 use ivs_provisioner::playback_keys::Tokens;
@@ -344,10 +345,17 @@ pub async fn serve_with(
     };
     // Webhook tests run their receivers on 127.0.0.1 over http (tests/api/webhooks.rs builds a
     // strict app of its own for the refusals).
+    // The console beside the API, as `serve` wires it.
+    let console = console::router(console::ConsoleState::new(
+        pool.clone(),
+        aws.clone(),
+        tokens.clone(),
+        console::ConsoleSettings::default(),
+    ));
     let state = AppState::new(pool, settings, aws, tokens, None, Duration::from_secs(3600))
         .with_webhook_policy(ivs_provisioner::domain::webhook::UrlPolicy::PERMISSIVE);
     let bind: SocketAddr = "127.0.0.1:0".parse().expect("a socket address");
-    let application = Application::build(bind, state)
+    let application = Application::build_with(bind, state, console)
         .await
         .expect("bind the test server");
     let address = format!("http://{}", application.local_addr());

@@ -15,6 +15,7 @@ mod chat;
 mod chat_room;
 mod cli;
 mod connections;
+mod console;
 mod control_chars;
 mod custody;
 mod drift;
