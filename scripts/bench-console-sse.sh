@@ -26,7 +26,8 @@ ROUNDS="${ROUNDS:-3}"
 token_load_tools
 
 section "cargo build --release"
-cargo build --release -p ivs-provisioner --bin ivs-provisioner
+# The same targets as bench-tokens.sh: one feature resolution, so they share one release build.
+cargo build --release -p ivs-provisioner --bin ivs-provisioner --example sign_bench
 
 section "fresh database ivsp_bench_console_sse; dev mode on core 0"
 token_load_start ivsp_bench_console_sse
