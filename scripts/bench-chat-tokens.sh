@@ -37,7 +37,9 @@ fi
 
 section "cargo build ($PROFILE)"
 if [ "$PROFILE" = release ]; then
-    cargo build --release -p ivs-provisioner --bin ivs-provisioner
+    # The same targets as the other token benchmarks: a bare --bin build resolves other features
+    # and rebuilds the whole AWS stack instead of reusing their release build.
+    cargo build --release -p ivs-provisioner --bin ivs-provisioner --example sign_bench
 else
     cargo build -p ivs-provisioner --bin ivs-provisioner
 fi
